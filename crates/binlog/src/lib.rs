@@ -1,0 +1,16 @@
+//! The replication session with a MySQL or MariaDB server and the parsing of
+//! binlog events. This crate only reads: it never reconnects by itself (the
+//! supervisor decides when to), and it holds no schema knowledge.
+
+pub mod auth;
+pub mod error;
+pub mod event;
+pub mod packet;
+pub mod position;
+pub mod rows;
+pub mod session;
+
+pub use error::SourceError;
+pub use event::{Event, EventHeader};
+pub use position::BinlogPosition;
+pub use session::{BinlogSession, SessionOptions};

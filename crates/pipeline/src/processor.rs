@@ -1,0 +1,575 @@
+//! The event-by-event state machine: tracks the binlog position and the open
+//! transaction, decodes rows into the transaction buffer, and emits every row
+//! of a transaction, in order, when its commit arrives.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use sluice_binlog::event::{self, types, Event};
+use sluice_binlog::rows::{read_row_image, Cell, RowsHeader, RowsKind, TableMap};
+use sluice_schema::{Catalog, Table};
+use sluice_sinks::{Message, Sink, SinkError};
+
+use crate::encode::{CommitInfo, OutputConfig};
+use crate::json;
+use crate::table::{resolve, DecodeTable, ResolveError};
+use crate::txn::TxnBuffer;
+use crate::values::{RenderOptions, Renderer};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("cannot decode {table}.{column} at binlog position {position}: {message}")]
+    Decode {
+        table: String,
+        column: String,
+        position: String,
+        message: String,
+    },
+    #[error("schema drift at binlog position {position}: {message}. Sluice stops rather than emit misaligned columns; with binlog_row_metadata=FULL on the server the binlog itself names the columns")]
+    Drift { position: String, message: String },
+    #[error("at binlog position {position}: {message}")]
+    Definite { position: String, message: String },
+    #[error("malformed binlog event at {position}: {source}")]
+    Binlog {
+        position: String,
+        #[source]
+        source: sluice_binlog::SourceError,
+    },
+    #[error("unsupported binlog event type {event_type} at {position}: {what}")]
+    Unsupported {
+        event_type: u8,
+        position: String,
+        what: &'static str,
+    },
+    #[error("schema capture: {0}")]
+    Schema(String),
+    #[error(transparent)]
+    Sink(#[from] SinkError),
+    #[error("transaction spill file: {0}")]
+    Spill(#[from] std::io::Error),
+}
+
+/// Where fresh table definitions come from (the live catalog).
+pub trait SchemaSource {
+    fn recapture(&mut self, database: &str, table: &str) -> Result<Option<Table>, String>;
+}
+
+pub struct ProcessorOptions {
+    pub output: OutputConfig,
+    /// Bytes of an open transaction held in memory before spilling to disk.
+    pub txn_memory_bytes: usize,
+    pub tmp_dir: Option<PathBuf>,
+}
+
+struct OpenTxn {
+    gtid: Option<String>,
+    thread_id: Option<u32>,
+    server_id: u32,
+    /// Tables touched by the transaction; rows refer to them by index.
+    tables: Vec<Arc<DecodeTable>>,
+}
+
+pub struct Processor<S: Sink, C: SchemaSource> {
+    out_cfg: OutputConfig,
+    sink: S,
+    schema: C,
+    catalog: Catalog,
+    /// DDL generation at which each catalog table was last captured.
+    captured_at: HashMap<(String, String), u64>,
+    ddl_generation: u64,
+    tables: HashMap<u64, Arc<DecodeTable>>,
+    file: String,
+    next_offset: u64,
+    txn_gtid: Option<String>,
+    txn: TxnBuffer,
+    open: Option<OpenTxn>,
+    row_query: Option<String>,
+    renderer: Renderer,
+    // Reused buffers: no allocation per row on the hot path.
+    before: Vec<Cell>,
+    before_absent: Vec<bool>,
+    after: Vec<Cell>,
+    after_absent: Vec<bool>,
+    head: Vec<u8>,
+    tail: Vec<u8>,
+    line: Vec<u8>,
+    rows_emitted: u64,
+}
+
+fn same_cell(body: &[u8], a: Cell, b: Cell) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some((s1, e1)), Some((s2, e2))) => body[s1 as usize..e1 as usize] == body[s2 as usize..e2 as usize],
+        _ => false,
+    }
+}
+
+impl<S: Sink, C: SchemaSource> Processor<S, C> {
+    pub fn new(opts: ProcessorOptions, sink: S, schema: C, catalog: Catalog, start_file: &str, start_offset: u64) -> Self {
+        let captured_at = catalog.tables.keys().map(|k| (k.clone(), 0)).collect();
+        Processor {
+            renderer: Renderer::new(RenderOptions {
+                null_zero_dates: opts.output.null_zero_dates,
+            }),
+            out_cfg: opts.output,
+            sink,
+            schema,
+            catalog,
+            captured_at,
+            ddl_generation: 0,
+            tables: HashMap::new(),
+            file: start_file.to_string(),
+            next_offset: start_offset,
+            txn_gtid: None,
+            txn: TxnBuffer::new(opts.txn_memory_bytes, opts.tmp_dir),
+            open: None,
+            row_query: None,
+            before: Vec::new(),
+            before_absent: Vec::new(),
+            after: Vec::new(),
+            after_absent: Vec::new(),
+            head: Vec::new(),
+            tail: Vec::new(),
+            line: Vec::new(),
+            rows_emitted: 0,
+        }
+    }
+
+    pub fn sink_mut(&mut self) -> &mut S {
+        &mut self.sink
+    }
+
+    pub fn rows_emitted(&self) -> u64 {
+        self.rows_emitted
+    }
+
+    /// The position after the last event handled.
+    pub fn position(&self) -> String {
+        format!("{}:{}", self.file, self.next_offset)
+    }
+
+    /// Rows of the open transaction not yet emitted (buffered or spilled).
+    pub fn buffered_rows(&self) -> u64 {
+        self.txn.rows()
+    }
+
+    fn event_position(&self, ev: &Event) -> String {
+        let start = (ev.header.log_pos as u64).saturating_sub(ev.header.event_size as u64);
+        format!("{}:{}", self.file, start)
+    }
+
+    fn binlog_err(&self, ev: &Event, source: sluice_binlog::SourceError) -> PipelineError {
+        PipelineError::Binlog {
+            position: self.event_position(ev),
+            source,
+        }
+    }
+
+    pub fn handle(&mut self, ev: &Event) -> Result<(), PipelineError> {
+        let h = ev.header;
+        match h.event_type {
+            types::ROTATE => {
+                let rot = event::Rotate::parse(&ev.body).map_err(|e| self.binlog_err(ev, e))?;
+                self.file = rot.file;
+                self.next_offset = rot.position;
+                return Ok(());
+            }
+            types::MARIADB_GTID => {
+                let g = event::MariadbGtid::parse(&h, &ev.body).map_err(|e| self.binlog_err(ev, e))?;
+                self.txn_gtid = Some(g.to_string());
+                if !g.standalone {
+                    self.begin(None, h.server_id);
+                }
+            }
+            types::MYSQL_GTID => {
+                self.txn_gtid = Some(event::parse_mysql_gtid(&ev.body).map_err(|e| self.binlog_err(ev, e))?);
+            }
+            types::QUERY => self.query(ev)?,
+            types::TABLE_MAP => self.table_map(ev)?,
+            types::WRITE_ROWS_V1
+            | types::UPDATE_ROWS_V1
+            | types::DELETE_ROWS_V1
+            | types::WRITE_ROWS
+            | types::UPDATE_ROWS
+            | types::DELETE_ROWS => self.rows(ev)?,
+            types::MARIADB_ANNOTATE_ROWS | types::ROWS_QUERY => {
+                let q = event::row_query_text(h.event_type, &ev.body);
+                self.row_query = Some(String::from_utf8_lossy(q).into_owned());
+            }
+            types::XID => {
+                let xid = event::parse_xid(&ev.body).map_err(|e| self.binlog_err(ev, e))?;
+                self.advance(ev);
+                return self.commit(Some(xid));
+            }
+            types::TRANSACTION_PAYLOAD => {
+                return Err(self.unsupported(ev, "compressed transactions (binlog_transaction_compression=ON); turn compression off"))
+            }
+            types::PARTIAL_UPDATE_ROWS => {
+                return Err(self.unsupported(ev, "partial JSON updates (binlog_row_value_options=PARTIAL_JSON); turn it off"))
+            }
+            types::MARIADB_START_ENCRYPTION => {
+                return Err(self.unsupported(ev, "encrypted binlogs (encrypt_binlog=ON)"))
+            }
+            t if (types::MARIADB_QUERY_COMPRESSED..=types::MARIADB_DELETE_ROWS_COMPRESSED_V1).contains(&t) => {
+                return Err(self.unsupported(ev, "compressed binlog events (log_bin_compress=ON); turn compression off"))
+            }
+            _ => {}
+        }
+        self.advance(ev);
+        Ok(())
+    }
+
+    fn advance(&mut self, ev: &Event) {
+        if ev.header.log_pos != 0 && !ev.header.is_artificial() {
+            self.next_offset = ev.header.log_pos as u64;
+        }
+    }
+
+    fn unsupported(&self, ev: &Event, what: &'static str) -> PipelineError {
+        PipelineError::Unsupported {
+            event_type: ev.header.event_type,
+            position: self.event_position(ev),
+            what,
+        }
+    }
+
+    fn begin(&mut self, thread_id: Option<u32>, server_id: u32) {
+        // A transaction that never committed (a partial one cut by a
+        // reconnect) is dropped, never emitted.
+        self.txn.clear();
+        self.open = Some(OpenTxn {
+            gtid: self.txn_gtid.clone(),
+            thread_id,
+            server_id,
+            tables: Vec::new(),
+        });
+    }
+
+    fn query(&mut self, ev: &Event) -> Result<(), PipelineError> {
+        let q = event::Query::parse(&ev.body).map_err(|e| self.binlog_err(ev, e))?;
+        let sql = q.sql;
+        let word: String = String::from_utf8_lossy(&sql[..sql.len().min(16)])
+            .trim_start()
+            .chars()
+            .take_while(|c| c.is_ascii_alphabetic())
+            .collect::<String>()
+            .to_ascii_uppercase();
+        match word.as_str() {
+            "BEGIN" => {
+                if self.open.is_none() || !self.txn.is_empty() {
+                    self.begin(Some(q.thread_id), ev.header.server_id);
+                } else if let Some(o) = self.open.as_mut() {
+                    o.thread_id = Some(q.thread_id);
+                }
+            }
+            // Non-transactional tables end with COMMIT instead of an XID;
+            // a ROLLBACK in the binlog keeps the non-transactional rows that
+            // were logged.
+            "COMMIT" | "ROLLBACK" if !sql.to_ascii_uppercase().windows(3).any(|w| w == b" TO") => {
+                self.advance(ev);
+                return self.commit(None);
+            }
+            "SAVEPOINT" | "ROLLBACK" | "XA" => {}
+            _ => {
+                // Interim schema tracking (until the schema-history issue):
+                // any other statement may have changed a table; decoded
+                // tables are re-resolved and catalog entries re-captured on
+                // their next use.
+                self.ddl_generation += 1;
+                self.tables.clear();
+                if self.open.as_ref().is_some_and(|_| self.txn.is_empty()) {
+                    self.open = None;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn catalog_table(&mut self, db: &str, table: &str) -> Result<Option<Arc<Table>>, PipelineError> {
+        let key = sluice_schema::model::key(db, table);
+        let fresh = self.captured_at.get(&key).is_some_and(|&g| g >= self.ddl_generation);
+        if !fresh {
+            match self.schema.recapture(db, table).map_err(PipelineError::Schema)? {
+                Some(t) => self.catalog.put(t),
+                None => self.catalog.remove(db, table),
+            }
+            self.captured_at.insert(key, self.ddl_generation);
+        }
+        Ok(self.catalog.get(db, table).cloned())
+    }
+
+    fn table_map(&mut self, ev: &Event) -> Result<(), PipelineError> {
+        let map = TableMap::parse(&ev.body).map_err(|e| self.binlog_err(ev, e))?;
+        if let Some(t) = self.tables.get(&map.table_id) {
+            if t.map.database == map.database && t.map.table == map.table && t.map.columns == map.columns && t.map.metadata == map.metadata {
+                return Ok(());
+            }
+        }
+        let table_id = map.table_id;
+        let (db, name) = (map.database.clone(), map.table.clone());
+        let cat = self.catalog_table(&db, &name)?;
+        let resolved = match resolve(map.clone(), &self.catalog, cat.as_deref(), &self.out_cfg.exclude_columns) {
+            Ok(t) => t,
+            Err(ResolveError::Drift(_)) => {
+                // The catalog may be behind: capture the table once more.
+                self.captured_at.remove(&sluice_schema::model::key(&db, &name));
+                let cat = self.catalog_table(&db, &name)?;
+                resolve(map, &self.catalog, cat.as_deref(), &self.out_cfg.exclude_columns).map_err(|e| match e {
+                    ResolveError::Drift(message) => PipelineError::Drift {
+                        position: self.event_position(ev),
+                        message,
+                    },
+                    ResolveError::Definite(message) => PipelineError::Definite {
+                        position: self.event_position(ev),
+                        message,
+                    },
+                })?
+            }
+            Err(ResolveError::Definite(message)) => {
+                return Err(PipelineError::Definite {
+                    position: self.event_position(ev),
+                    message,
+                })
+            }
+        };
+        self.tables.insert(table_id, Arc::new(resolved));
+        Ok(())
+    }
+
+    fn rows(&mut self, ev: &Event) -> Result<(), PipelineError> {
+        let body = &ev.body;
+        let hdr = RowsHeader::parse(ev.header.event_type, body).map_err(|e| self.binlog_err(ev, e))?;
+        let table = match self.tables.get(&hdr.table_id) {
+            Some(t) => t.clone(),
+            None => {
+                return Err(PipelineError::Definite {
+                    position: self.event_position(ev),
+                    message: format!("rows event for table id {} without a preceding TABLE_MAP", hdr.table_id),
+                })
+            }
+        };
+        if hdr.column_count != table.columns.len() {
+            return Err(PipelineError::Drift {
+                position: self.event_position(ev),
+                message: format!(
+                    "{}.{}: rows event has {} columns, table map has {}",
+                    table.database,
+                    table.table,
+                    hdr.column_count,
+                    table.columns.len()
+                ),
+            });
+        }
+        if self.open.is_none() {
+            // Rows outside BEGIN/COMMIT: treat the statement as its own transaction.
+            self.begin(None, ev.header.server_id);
+        }
+        let table_index = {
+            let open = self.open.as_mut().ok_or_else(|| PipelineError::Schema("no open transaction".into()))?;
+            match open.tables.iter().position(|t| Arc::ptr_eq(t, &table)) {
+                Some(i) => i,
+                None => {
+                    open.tables.push(table.clone());
+                    open.tables.len() - 1
+                }
+            }
+        };
+        let mut pos = hdr.rows_offset;
+        while pos < body.len() {
+            pos = read_row_image(body, pos, &table.map, &hdr.present, &mut self.before, &mut self.before_absent)
+                .map_err(|e| self.binlog_err(ev, e))?;
+            if hdr.kind == RowsKind::Update {
+                pos = read_row_image(body, pos, &table.map, &hdr.present_after, &mut self.after, &mut self.after_absent)
+                    .map_err(|e| self.binlog_err(ev, e))?;
+            }
+            self.render_row(ev, &table, table_index as u32, hdr.kind)?;
+            self.txn.push(&self.head, &self.tail)?;
+        }
+        if hdr.flags & sluice_binlog::rows::STMT_END_F != 0 {
+            // A row query annotates the rows of one statement only.
+            self.row_query = None;
+        }
+        Ok(())
+    }
+
+    fn decode_err(&self, ev: &Event, table: &DecodeTable, column: &str, message: String) -> PipelineError {
+        PipelineError::Decode {
+            table: format!("{}.{}", table.database, table.table),
+            column: column.to_string(),
+            position: self.event_position(ev),
+            message,
+        }
+    }
+
+    /// Renders the current row image(s) into `head` (before the commit
+    /// fields) and `tail` (after them).
+    fn render_row(&mut self, ev: &Event, t: &DecodeTable, table_index: u32, kind: RowsKind) -> Result<(), PipelineError> {
+        let body = &ev.body;
+        let cfg = &self.out_cfg;
+        let head = &mut self.head;
+        head.clear();
+        head.extend_from_slice(&table_index.to_le_bytes());
+        head.extend_from_slice(&t.head);
+        if cfg.row_query {
+            if let Some(q) = &self.row_query {
+                head.extend_from_slice(b",\"query\":");
+                json::write_str(head, q);
+            }
+        }
+        head.extend_from_slice(b",\"type\":\"");
+        head.extend_from_slice(kind.as_str().as_bytes());
+        head.extend_from_slice(b"\",\"ts\":");
+        json::write_int(head, ev.header.timestamp);
+
+        // For updates, `data` is the after image completed by before-image
+        // columns the after image lacks (MINIMAL images); `old` holds the
+        // columns present in both whose value changed.
+        let is_update = kind == RowsKind::Update;
+        let (data_cells, data_absent) = if is_update { (&self.after, &self.after_absent) } else { (&self.before, &self.before_absent) };
+        let tail = &mut self.tail;
+        tail.clear();
+        let value_of = |i: usize| -> Option<Cell> {
+            if !data_absent[i] {
+                Some(data_cells[i])
+            } else if is_update && !self.before_absent[i] {
+                Some(self.before[i])
+            } else {
+                None
+            }
+        };
+        if cfg.primary_keys {
+            tail.extend_from_slice(b",\"primary_key\":[");
+            for (k, &i) in t.primary_key.iter().enumerate() {
+                if k > 0 {
+                    tail.push(b',');
+                }
+                match value_of(i).flatten() {
+                    Some((s, e)) => self
+                        .renderer
+                        .render(tail, &t.columns[i], &body[s as usize..e as usize])
+                        .map_err(|m| PipelineError::Decode {
+                            table: format!("{}.{}", t.database, t.table),
+                            column: t.columns[i].name.clone(),
+                            position: format!("{}:{}", self.file, (ev.header.log_pos as u64).saturating_sub(ev.header.event_size as u64)),
+                            message: m,
+                        })?,
+                    None => tail.extend_from_slice(b"null"),
+                }
+            }
+            tail.push(b']');
+        }
+        if cfg.primary_key_columns {
+            tail.extend_from_slice(b",\"primary_key_columns\":[");
+            for (k, &i) in t.primary_key.iter().enumerate() {
+                if k > 0 {
+                    tail.push(b',');
+                }
+                json::write_str(tail, &t.columns[i].name);
+            }
+            tail.push(b']');
+        }
+        tail.extend_from_slice(b",\"data\":{");
+        let mut first = true;
+        for (i, c) in t.columns.iter().enumerate() {
+            if c.excluded {
+                continue;
+            }
+            let Some(cell) = value_of(i) else { continue };
+            if cell.is_none() && !cfg.nulls {
+                continue;
+            }
+            if !first {
+                tail.push(b',');
+            }
+            first = false;
+            tail.extend_from_slice(&c.key);
+            match cell {
+                None => tail.extend_from_slice(b"null"),
+                Some((s, e)) => {
+                    if let Err(m) = self.renderer.render(tail, c, &body[s as usize..e as usize]) {
+                        let name = c.name.clone();
+                        return Err(self.decode_err(ev, t, &name, m));
+                    }
+                }
+            }
+        }
+        tail.push(b'}');
+        if is_update {
+            let mut opened = false;
+            for (i, c) in t.columns.iter().enumerate() {
+                if c.excluded || self.before_absent[i] || self.after_absent[i] {
+                    continue;
+                }
+                if same_cell(body, self.before[i], self.after[i]) {
+                    continue;
+                }
+                let cell = self.before[i];
+                if cell.is_none() && !cfg.nulls {
+                    continue;
+                }
+                tail.extend_from_slice(if opened { b"," } else { b",\"old\":{" });
+                opened = true;
+                tail.extend_from_slice(&c.key);
+                match cell {
+                    None => tail.extend_from_slice(b"null"),
+                    Some((s, e)) => {
+                        if let Err(m) = self.renderer.render(tail, c, &body[s as usize..e as usize]) {
+                            let name = c.name.clone();
+                            return Err(self.decode_err(ev, t, &name, m));
+                        }
+                    }
+                }
+            }
+            if opened {
+                tail.push(b'}');
+            }
+        }
+        tail.push(b'}');
+        Ok(())
+    }
+
+    /// Emits every buffered row of the open transaction.
+    fn commit(&mut self, xid: Option<u64>) -> Result<(), PipelineError> {
+        let open = self.open.take();
+        self.row_query = None;
+        let gtid = self.txn_gtid.take();
+        let Some(open) = open else {
+            self.txn.clear();
+            return Ok(());
+        };
+        if self.txn.is_empty() {
+            return Ok(());
+        }
+        let position = format!("{}:{}", self.file, self.next_offset);
+        let info = CommitInfo {
+            xid,
+            position: &position,
+            gtid: open.gtid.as_deref().or(gtid.as_deref()),
+            server_id: open.server_id,
+            thread_id: open.thread_id,
+        };
+        let total = self.txn.rows();
+        let cfg = &self.out_cfg;
+        let line = &mut self.line;
+        let sink = &mut self.sink;
+        let mut emitted = 0u64;
+        self.txn.drain::<PipelineError>(|i, head, tail| {
+            let idx = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
+            let table = &open.tables[idx.min(open.tables.len() - 1)];
+            line.clear();
+            line.extend_from_slice(&head[4..]);
+            cfg.write_commit_fields(line, &info, i, total);
+            line.extend_from_slice(tail);
+            sink.send(&Message {
+                json: line,
+                database: &table.database,
+                table: &table.table,
+            })?;
+            emitted += 1;
+            Ok(())
+        })?;
+        self.rows_emitted += emitted;
+        Ok(())
+    }
+}

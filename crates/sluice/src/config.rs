@@ -1,0 +1,437 @@
+//! Configuration with Maxwell's option names, from (lowest to highest
+//! precedence) defaults, `--config FILE` (Java properties), environment
+//! variables named `<env_config_prefix><OPTION>` and the command line.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use sluice_binlog::BinlogPosition;
+use sluice_pipeline::{ColumnPattern, OutputConfig};
+
+pub struct OptionSpec {
+    pub name: &'static str,
+    pub default: &'static str,
+    pub help: &'static str,
+}
+
+const fn opt(name: &'static str, default: &'static str, help: &'static str) -> OptionSpec {
+    OptionSpec { name, default, help }
+}
+
+/// Every option sluice accepts. The names are Maxwell's where Maxwell has one.
+pub const OPTIONS: &[OptionSpec] = &[
+    opt("config", "", "path to a config.properties file (key=value lines)"),
+    opt("env_config_prefix", "", "read options from environment variables with this prefix, e.g. SLUICE_ reads SLUICE_HOST"),
+    opt("host", "localhost", "MySQL/MariaDB host"),
+    opt("port", "3306", "MySQL/MariaDB port"),
+    opt("user", "maxwell", "user (needs REPLICATION SLAVE, REPLICATION CLIENT, SELECT)"),
+    opt("password", "", "password"),
+    opt("schema_database", "maxwell", "database where sluice keeps its state"),
+    opt("client_id", "maxwell", "name of this sluice instance (positions are kept per client_id)"),
+    opt("replica_server_id", "6379", "server id sluice registers with; unique among the server's replicas"),
+    opt("producer", "stdout", "where rows go: stdout | file"),
+    opt("output_file", "", "file to append to, with producer=file"),
+    opt("init_position", "", "start at FILE:POSITION instead of the server's current position"),
+    opt("output_binlog_position", "false", "add \"position\": \"FILE:OFFSET\" (the commit's end) to each row"),
+    opt("output_gtid_position", "false", "add \"gtid\" of the transaction to each row"),
+    opt("output_commit_info", "true", "add \"xid\" and \"commit\": true (last row of a transaction)"),
+    opt("output_xoffset", "false", "add \"xoffset\": row index within its transaction"),
+    opt("output_nulls", "true", "include columns whose value is NULL"),
+    opt("output_server_id", "false", "add \"server_id\" of the originating server"),
+    opt("output_thread_id", "false", "add \"thread_id\" (where the binlog records one)"),
+    opt("output_row_query", "false", "add \"query\": the statement that changed the row (needs binlog_annotate_row_events / binlog_rows_query_log_events)"),
+    opt("output_primary_keys", "false", "add \"primary_key\": [values]"),
+    opt("output_primary_key_columns", "false", "add \"primary_key_columns\": [names]"),
+    opt("output_null_zerodates", "false", "render zero dates (0000-00-00...) as null"),
+    opt("output_push_timestamp", "false", "add \"_push_timestamp\": when the row was handed to the producer"),
+    opt("exclude_columns", "", "comma-separated column names (or /regex/) left out of the output"),
+    opt("binlog_heartbeat_period_ms", "5000", "heartbeat period asked of the server; no data for 3 periods means a dead connection"),
+    opt("mysql_connect_timeout_ms", "10000", "timeout for connecting and logging in to MySQL"),
+    opt("txn_buffer_bytes", "16777216", "bytes of one open transaction kept in memory before spilling to a temporary file"),
+    opt("tmp_dir", "", "directory for transaction spill files (default: the system temp dir)"),
+    opt("log_level", "info", "error | warn | info | debug | trace"),
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("unknown option '{name}' (from {origin}); run with --help for the list{hint}")]
+    Unknown { name: String, origin: String, hint: String },
+    #[error("option '{name}' (from {origin}): {message}")]
+    Bad { name: String, origin: String, message: String },
+    #[error("cannot read config file {path}: {source}")]
+    File { path: String, source: std::io::Error },
+    #[error("{0}")]
+    Usage(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub password: String,
+    pub schema_database: String,
+    pub client_id: String,
+    pub replica_server_id: u32,
+    pub producer: Producer,
+    pub init_position: Option<BinlogPosition>,
+    pub output: OutputConfig,
+    pub heartbeat: Duration,
+    pub connect_timeout: Duration,
+    pub txn_buffer_bytes: usize,
+    pub tmp_dir: Option<PathBuf>,
+    pub log_level: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Producer {
+    Stdout,
+    File(PathBuf),
+}
+
+pub enum Parsed {
+    Run(Box<Config>),
+    Help,
+    Version,
+}
+
+fn spec(name: &str) -> Option<&'static OptionSpec> {
+    OPTIONS.iter().find(|o| o.name == name)
+}
+
+fn suggestion(name: &str) -> String {
+    let near = OPTIONS.iter().map(|o| (edit_distance(name, o.name), o.name)).min();
+    match near {
+        Some((d, n)) if d <= 3 => format!(" (did you mean '{n}'?)"),
+        _ => String::new(),
+    }
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            cur.push((prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// Raw values with where each came from, for error messages.
+#[derive(Default)]
+struct Raw {
+    values: BTreeMap<String, (String, String)>,
+}
+
+impl Raw {
+    fn set(&mut self, name: &str, value: String, origin: String) -> Result<(), ConfigError> {
+        if spec(name).is_none() {
+            return Err(ConfigError::Unknown {
+                name: name.to_string(),
+                origin,
+                hint: suggestion(name),
+            });
+        }
+        self.values.insert(name.to_string(), (value, origin));
+        Ok(())
+    }
+}
+
+fn parse_properties(text: &str, path: &str, raw: &mut Raw) -> Result<(), ConfigError> {
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with('!') {
+            continue;
+        }
+        let (k, v) = line
+            .split_once('=')
+            .or_else(|| line.split_once(':'))
+            .ok_or_else(|| ConfigError::Usage(format!("{path}:{}: expected key=value, found '{line}'", n + 1)))?;
+        raw.set(k.trim(), v.trim().to_string(), format!("{path}:{}", n + 1))?;
+    }
+    Ok(())
+}
+
+/// Parses the command line (without the program name) and the sources it names.
+pub fn parse(args: &[String], env: &BTreeMap<String, String>) -> Result<Parsed, ConfigError> {
+    let mut cli = Raw::default();
+    let mut i = 0;
+    while i < args.len() {
+        let a = &args[i];
+        if a == "--help" || a == "-h" {
+            return Ok(Parsed::Help);
+        }
+        if a == "--version" || a == "-V" {
+            return Ok(Parsed::Version);
+        }
+        let Some(body) = a.strip_prefix("--") else {
+            return Err(ConfigError::Usage(format!("unexpected argument '{a}': options look like --name=value")));
+        };
+        let (name, value) = match body.split_once('=') {
+            Some((n, v)) => (n.to_string(), v.to_string()),
+            None => {
+                let n = body.to_string();
+                match args.get(i + 1) {
+                    Some(v) if !v.starts_with("--") => {
+                        i += 1;
+                        (n, v.clone())
+                    }
+                    // A bare flag means true, as in Maxwell (--output_ddl).
+                    _ => (n, "true".to_string()),
+                }
+            }
+        };
+        cli.set(&name, value, "command line".into())?;
+        i += 1;
+    }
+    let mut merged = Raw::default();
+    let config_path = cli.values.get("config").map(|(v, _)| v.clone());
+    if let Some(path) = &config_path {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::File {
+            path: path.clone(),
+            source,
+        })?;
+        parse_properties(&text, path, &mut merged)?;
+    }
+    let prefix = cli
+        .values
+        .get("env_config_prefix")
+        .or(merged.values.get("env_config_prefix"))
+        .map(|(v, _)| v.clone())
+        .filter(|p| !p.is_empty());
+    if let Some(prefix) = prefix {
+        for (k, v) in env {
+            if let Some(rest) = k.strip_prefix(&prefix) {
+                let name = rest.to_ascii_lowercase();
+                if spec(&name).is_some() {
+                    merged.set(&name, v.clone(), format!("environment variable {k}"))?;
+                } else {
+                    tracing::warn!(variable = %k, "environment variable has the config prefix but names no option; ignored");
+                }
+            }
+        }
+    }
+    merged.values.extend(cli.values);
+    build(&merged).map(|c| Parsed::Run(Box::new(c)))
+}
+
+struct Get<'a>(&'a Raw);
+
+impl Get<'_> {
+    fn str(&self, name: &'static str) -> (String, String) {
+        match self.0.values.get(name) {
+            Some((v, o)) => (v.clone(), o.clone()),
+            None => (spec(name).map(|s| s.default).unwrap_or("").to_string(), "default".into()),
+        }
+    }
+
+    fn bad(name: &str, origin: String, message: String) -> ConfigError {
+        ConfigError::Bad {
+            name: name.to_string(),
+            origin,
+            message,
+        }
+    }
+
+    fn bool(&self, name: &'static str) -> Result<bool, ConfigError> {
+        let (v, o) = self.str(name);
+        match v.to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Ok(true),
+            "false" | "0" | "no" | "off" => Ok(false),
+            _ => Err(Self::bad(name, o, format!("'{v}' is not a boolean; use true or false"))),
+        }
+    }
+
+    fn num<T: std::str::FromStr>(&self, name: &'static str, what: &str) -> Result<T, ConfigError> {
+        let (v, o) = self.str(name);
+        v.trim().parse::<T>().map_err(|_| Self::bad(name, o, format!("'{v}' is not {what}")))
+    }
+}
+
+fn build(raw: &Raw) -> Result<Config, ConfigError> {
+    let g = Get(raw);
+    let port: u16 = g.num("port", "a port number (1-65535)")?;
+    if port == 0 {
+        return Err(Get::bad("port", g.str("port").1, "0 is not a port number (1-65535)".into()));
+    }
+    let replica_server_id: u32 = g.num("replica_server_id", "a server id (1-4294967295)")?;
+    if replica_server_id == 0 {
+        return Err(Get::bad("replica_server_id", g.str("replica_server_id").1, "0 is not allowed; pick an id no other replica of the server uses".into()));
+    }
+    let (producer_name, producer_origin) = g.str("producer");
+    let producer = match producer_name.as_str() {
+        "stdout" => Producer::Stdout,
+        "file" => {
+            let (f, _) = g.str("output_file");
+            if f.is_empty() {
+                return Err(Get::bad("output_file", "default".into(), "producer=file needs --output_file=PATH".into()));
+            }
+            Producer::File(PathBuf::from(f))
+        }
+        "kafka" | "redis" | "rabbitmq" | "nats" | "kinesis" | "sqs" | "sns" | "pubsub" | "bigquery" | "profiler" | "none" => {
+            return Err(Get::bad("producer", producer_origin, format!("producer '{producer_name}' is not available in this version; use stdout or file")))
+        }
+        other => return Err(Get::bad("producer", producer_origin, format!("'{other}' is not a producer; use stdout or file"))),
+    };
+    let (ip, ip_origin) = g.str("init_position");
+    let init_position = if ip.is_empty() {
+        None
+    } else {
+        Some(BinlogPosition::parse(&ip).map_err(|m| Get::bad("init_position", ip_origin, m))?)
+    };
+    let (ex, ex_origin) = g.str("exclude_columns");
+    let exclude_columns = ex
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| ColumnPattern::parse(s).map_err(|m| Get::bad("exclude_columns", ex_origin.clone(), m)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let output = OutputConfig {
+        binlog_position: g.bool("output_binlog_position")?,
+        gtid_position: g.bool("output_gtid_position")?,
+        commit_info: g.bool("output_commit_info")?,
+        xoffset: g.bool("output_xoffset")?,
+        nulls: g.bool("output_nulls")?,
+        server_id: g.bool("output_server_id")?,
+        thread_id: g.bool("output_thread_id")?,
+        row_query: g.bool("output_row_query")?,
+        primary_keys: g.bool("output_primary_keys")?,
+        primary_key_columns: g.bool("output_primary_key_columns")?,
+        null_zero_dates: g.bool("output_null_zerodates")?,
+        push_timestamp: g.bool("output_push_timestamp")?,
+        exclude_columns,
+    };
+    let heartbeat_ms: u64 = g.num("binlog_heartbeat_period_ms", "a number of milliseconds")?;
+    if !(100..=4_294_967).contains(&heartbeat_ms) {
+        return Err(Get::bad("binlog_heartbeat_period_ms", g.str("binlog_heartbeat_period_ms").1, "must be between 100 and 4294967 ms".into()));
+    }
+    let connect_ms: u64 = g.num("mysql_connect_timeout_ms", "a number of milliseconds")?;
+    let txn_buffer_bytes: usize = g.num("txn_buffer_bytes", "a number of bytes")?;
+    if txn_buffer_bytes < 4096 {
+        return Err(Get::bad("txn_buffer_bytes", g.str("txn_buffer_bytes").1, "must be at least 4096".into()));
+    }
+    let (tmp, _) = g.str("tmp_dir");
+    let (log_level, lo) = g.str("log_level");
+    if !matches!(log_level.as_str(), "error" | "warn" | "info" | "debug" | "trace") {
+        return Err(Get::bad("log_level", lo, format!("'{log_level}' is not one of error, warn, info, debug, trace")));
+    }
+    Ok(Config {
+        host: g.str("host").0,
+        port,
+        user: g.str("user").0,
+        password: g.str("password").0,
+        schema_database: g.str("schema_database").0,
+        client_id: g.str("client_id").0,
+        replica_server_id,
+        producer,
+        init_position,
+        output,
+        heartbeat: Duration::from_millis(heartbeat_ms),
+        connect_timeout: Duration::from_millis(connect_ms.max(100)),
+        txn_buffer_bytes,
+        tmp_dir: if tmp.is_empty() { None } else { Some(PathBuf::from(tmp)) },
+        log_level,
+    })
+}
+
+pub fn help() -> String {
+    let mut s = String::from(
+        "sluice: stream MySQL/MariaDB row changes as Maxwell-format JSON\n\n\
+         usage: sluice [--option=value | --option value]...\n\n\
+         Options (the same names work in --config files and, with env_config_prefix, in the environment):\n",
+    );
+    for o in OPTIONS {
+        let d = if o.default.is_empty() { String::new() } else { format!(" [default: {}]", o.default) };
+        s.push_str(&format!("  --{:<28} {}{}\n", o.name, o.help, d));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn run(v: &[&str]) -> Result<Config, ConfigError> {
+        match parse(&args(v), &BTreeMap::new())? {
+            Parsed::Run(c) => Ok(*c),
+            _ => panic!("not a run"),
+        }
+    }
+
+    #[test]
+    fn defaults_match_maxwell() {
+        let c = run(&[]).unwrap();
+        assert_eq!(c.host, "localhost");
+        assert_eq!(c.port, 3306);
+        assert_eq!(c.user, "maxwell");
+        assert_eq!(c.client_id, "maxwell");
+        assert_eq!(c.replica_server_id, 6379);
+        assert_eq!(c.producer, Producer::Stdout);
+        assert!(c.output.commit_info && c.output.nulls && !c.output.xoffset);
+    }
+
+    #[test]
+    fn both_argument_forms() {
+        let c = run(&["--host", "db1", "--port=3307", "--output_xoffset", "--producer=file", "--output_file", "/tmp/x"]).unwrap();
+        assert_eq!(c.host, "db1");
+        assert_eq!(c.port, 3307);
+        assert!(c.output.xoffset);
+        assert_eq!(c.producer, Producer::File("/tmp/x".into()));
+    }
+
+    #[test]
+    fn unknown_and_bad_values_name_the_option() {
+        let e = run(&["--hots=x"]).unwrap_err().to_string();
+        assert!(e.contains("'hots'") && e.contains("did you mean 'host'"), "{e}");
+        let e = run(&["--port=abc"]).unwrap_err().to_string();
+        assert!(e.contains("'port'") && e.contains("abc"), "{e}");
+        let e = run(&["--output_nulls=maybe"]).unwrap_err().to_string();
+        assert!(e.contains("output_nulls") && e.contains("true or false"), "{e}");
+        let e = run(&["--producer=file"]).unwrap_err().to_string();
+        assert!(e.contains("output_file"), "{e}");
+        let e = run(&["--init_position=nope"]).unwrap_err().to_string();
+        assert!(e.contains("init_position"), "{e}");
+        let e = run(&["--exclude_columns=/(/"]).unwrap_err().to_string();
+        assert!(e.contains("exclude_columns"), "{e}");
+    }
+
+    #[test]
+    fn file_env_and_cli_precedence() {
+        let dir = std::env::temp_dir().join(format!("sluice-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("config.properties");
+        std::fs::write(&f, "# comment\nhost=fromfile\nport=1111\nuser=u1\nenv_config_prefix=SLX_\n").unwrap();
+        let mut env = BTreeMap::new();
+        env.insert("SLX_PORT".to_string(), "2222".to_string());
+        env.insert("SLX_USER".to_string(), "fromenv".to_string());
+        env.insert("OTHER".to_string(), "x".to_string());
+        let p = parse(&args(&["--config", f.to_str().unwrap(), "--user=fromcli"]), &env).unwrap();
+        let Parsed::Run(c) = p else { panic!() };
+        assert_eq!(c.host, "fromfile");
+        assert_eq!(c.port, 2222);
+        assert_eq!(c.user, "fromcli");
+        std::fs::write(&f, "hostt=x\n").unwrap();
+        let e = parse(&args(&["--config", f.to_str().unwrap()]), &env).err().unwrap().to_string();
+        assert!(e.contains("hostt") && e.contains("config.properties:1"), "{e}");
+        let mut env = BTreeMap::new();
+        env.insert("SLX_PORT".to_string(), "zz".to_string());
+        let e = parse(&args(&["--env_config_prefix=SLX_"]), &env).err().unwrap().to_string();
+        assert!(e.contains("SLX_PORT"), "{e}");
+    }
+
+    #[test]
+    fn help_lists_every_option_with_defaults() {
+        let h = help();
+        for o in OPTIONS {
+            assert!(h.contains(&format!("--{}", o.name)), "{}", o.name);
+        }
+        assert!(h.contains("[default: 6379]"));
+    }
+}

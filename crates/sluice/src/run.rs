@@ -1,0 +1,169 @@
+//! Wiring: preflight, schema capture, the binlog reader (async, on the
+//! runtime) and the processor (a thread of its own), joined by a bounded
+//! channel so a slow producer slows the reader instead of growing memory.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use mysql_async::Conn;
+use sluice_binlog::{BinlogSession, Event, SessionOptions};
+use sluice_pipeline::{Processor, ProcessorOptions, SchemaSource};
+use sluice_schema::Table;
+use sluice_sinks::{FileSink, Sink, StdoutSink};
+use tokio::runtime::Handle;
+use tokio::sync::mpsc;
+
+use crate::config::{Config, Producer};
+use crate::preflight;
+
+/// Re-captures tables from the live catalog (interim schema tracking).
+struct LiveSchema {
+    conn: Conn,
+    handle: Handle,
+}
+
+impl SchemaSource for LiveSchema {
+    fn recapture(&mut self, database: &str, table: &str) -> Result<Option<Table>, String> {
+        self.handle
+            .block_on(sluice_schema::capture_table(&mut self.conn, database, table))
+            .map_err(|e| e.to_string())
+    }
+}
+
+pub fn mysql_opts(cfg: &Config) -> mysql_async::Opts {
+    mysql_async::OptsBuilder::default()
+        .ip_or_hostname(cfg.host.clone())
+        .tcp_port(cfg.port)
+        .user(Some(cfg.user.clone()))
+        .pass(Some(cfg.password.clone()))
+        .prefer_socket(false)
+        .into()
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = match signal(SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+pub fn run(cfg: Config) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let addr = format!("{}:{}", cfg.host, cfg.port);
+    let (conn, start, catalog) = rt.block_on(async {
+        let mut conn = tokio::time::timeout(cfg.connect_timeout, Conn::new(mysql_opts(&cfg)))
+            .await
+            .map_err(|_| anyhow::anyhow!("connecting to MySQL at {addr} timed out"))?
+            .with_context(|| format!("cannot connect to MySQL at {addr} as '{}'", cfg.user))?;
+        let info = preflight::check(&mut conn, &addr).await?;
+        tracing::info!(server = %addr, version = %info.version, server_id = info.server_id, row_image = %info.row_image,
+            row_metadata = info.row_metadata.as_deref().unwrap_or("n/a"), client_id = %cfg.client_id, schema_database = %cfg.schema_database, "connected");
+        let start = match &cfg.init_position {
+            Some(p) => p.clone(),
+            None => preflight::current_position(&mut conn).await?,
+        };
+        let catalog = sluice_schema::capture_catalog(&mut conn).await.context("capturing the schema")?;
+        tracing::info!(tables = catalog.tables.len(), "schema captured");
+        anyhow::Ok((conn, start, catalog))
+    })?;
+
+    let sink: Box<dyn Sink> = match &cfg.producer {
+        Producer::Stdout => Box::new(StdoutSink::new()),
+        Producer::File(p) => Box::new(FileSink::open(p)?),
+    };
+    let session_opts = SessionOptions {
+        host: cfg.host.clone(),
+        port: cfg.port,
+        user: cfg.user.clone(),
+        password: cfg.password.clone(),
+        server_id: cfg.replica_server_id,
+        start: start.clone(),
+        heartbeat: cfg.heartbeat,
+        connect_timeout: cfg.connect_timeout,
+    };
+    let (tx, mut rx) = mpsc::channel::<Event>(1024);
+    let proc_opts = ProcessorOptions {
+        output: cfg.output.clone(),
+        txn_memory_bytes: cfg.txn_buffer_bytes,
+        tmp_dir: cfg.tmp_dir.clone(),
+    };
+    let schema = LiveSchema {
+        conn,
+        handle: rt.handle().clone(),
+    };
+    let (start_file, start_offset) = (start.file.clone(), start.offset);
+    let processor = std::thread::Builder::new()
+        .name("processor".into())
+        .spawn(move || -> anyhow::Result<u64> {
+            let mut p = Processor::new(proc_opts, sink, schema, catalog, &start_file, start_offset);
+            loop {
+                let ev = match rx.try_recv() {
+                    Ok(ev) => ev,
+                    Err(mpsc::error::TryRecvError::Empty) => {
+                        // Caught up with the binlog: make what we wrote visible.
+                        p.sink_mut().flush()?;
+                        match rx.blocking_recv() {
+                            Some(ev) => ev,
+                            None => break,
+                        }
+                    }
+                    Err(mpsc::error::TryRecvError::Disconnected) => break,
+                };
+                p.handle(&ev)?;
+            }
+            p.sink_mut().flush()?;
+            if p.buffered_rows() > 0 {
+                tracing::info!(rows = p.buffered_rows(), "uncommitted transaction at shutdown not emitted");
+            }
+            tracing::info!(position = %p.position(), rows = p.rows_emitted(), "processor stopped");
+            Ok(p.rows_emitted())
+        })
+        .context("cannot start the processor thread")?;
+
+    let reader = rt.block_on(async move {
+        let mut session = BinlogSession::connect(&session_opts)
+            .await
+            .with_context(|| format!("cannot start replication from {addr} at {start}"))?;
+        tracing::info!(position = %start, "streaming");
+        let shutdown = shutdown_signal();
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                ev = session.next_event() => {
+                    let ev = ev.with_context(|| format!("reading the binlog from {addr} (file {})", session.current_file()))?;
+                    if tx.send(ev).await.is_err() {
+                        // The processor stopped; its error is the one to report.
+                        return anyhow::Ok(());
+                    }
+                }
+                _ = &mut shutdown => {
+                    tracing::info!("signal received: stopping");
+                    return anyhow::Ok(());
+                }
+            }
+        }
+    });
+    let processed = match processor.join() {
+        Ok(r) => r,
+        Err(_) => Err(anyhow::anyhow!("the processor thread panicked")),
+    };
+    rt.shutdown_timeout(Duration::from_secs(1));
+    processed?;
+    reader
+}

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# A private MariaDB for tests and the demo: its own 127.0.0.1 port, socket and
+# data directory, binlog on (ROW, FULL image, FULL metadata), utf8mb4.
+#
+#   scripts/mariadb.sh start   # idempotent; installs mariadb-server if missing
+#   scripts/mariadb.sh stop
+#   scripts/mariadb.sh status
+#   scripts/mariadb.sh sql [mariadb client args...]   # root client on the socket
+#
+# Environment: SLUICE_MYSQL_PORT (default 23306), SLUICE_RUN_DIR (default .run
+# in the repository). Users: root (socket and 127.0.0.1, no password) and
+# sluice/sluice with only what sluice needs.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+RUN_DIR=${SLUICE_RUN_DIR:-$ROOT/.run}
+PORT=${SLUICE_MYSQL_PORT:-23306}
+DIR=$RUN_DIR/mariadb-$PORT
+DATA=$DIR/data
+SOCK=$DIR/mysqld.sock
+PID=$DIR/mysqld.pid
+LOG=$DIR/error.log
+
+install_if_missing() {
+  if ! command -v mariadbd >/dev/null 2>&1 && [ ! -x /usr/sbin/mariadbd ]; then
+    echo "installing mariadb-server..." >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >&2
+    apt-get install -y -qq mariadb-server mariadb-client >&2
+  fi
+}
+
+client() { mariadb --no-defaults -uroot -S "$SOCK" "$@"; }
+
+running() { [ -S "$SOCK" ] && client -e 'SELECT 1' >/dev/null 2>&1; }
+
+start() {
+  install_if_missing
+  mkdir -p "$DIR"
+  exec 9>"$DIR/.lock"
+  flock 9
+  if running; then return 0; fi
+  if [ ! -d "$DATA/mysql" ]; then
+    rm -rf "$DATA"
+    mariadb-install-db --no-defaults --datadir="$DATA" --user="$(id -un)" \
+      --auth-root-authentication-method=normal --skip-test-db >"$DIR/install.log" 2>&1 \
+      || { cat "$DIR/install.log" >&2; exit 1; }
+  fi
+  /usr/sbin/mariadbd --no-defaults --user="$(id -un)" --datadir="$DATA" \
+    --port="$PORT" --bind-address=127.0.0.1 --socket="$SOCK" --pid-file="$PID" \
+    --log-error="$LOG" --server-id=1 --log-bin=mysql-bin --binlog-format=ROW \
+    --binlog-row-image=FULL --binlog-row-metadata=FULL --binlog-annotate-row-events=ON \
+    --character-set-server=utf8mb4 --collation-server=utf8mb4_general_ci \
+    --innodb-buffer-pool-size=256M --innodb-log-file-size=256M --innodb-flush-log-at-trx-commit=2 \
+    --sync-binlog=0 --max-allowed-packet=256M --skip-name-resolve --max-connections=500 \
+    --log-bin-trust-function-creators=1 >/dev/null 2>&1 &
+  for _ in $(seq 1 120); do
+    if running; then break; fi
+    sleep 0.25
+  done
+  if ! running; then echo "MariaDB did not start; see $LOG" >&2; tail -20 "$LOG" >&2; exit 1; fi
+  client <<'SQL'
+CREATE USER IF NOT EXISTS 'root'@'127.0.0.1';
+GRANT ALL ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;
+CREATE USER IF NOT EXISTS 'sluice'@'127.0.0.1' IDENTIFIED BY 'sluice';
+CREATE USER IF NOT EXISTS 'sluice'@'localhost' IDENTIFIED BY 'sluice';
+GRANT REPLICATION SLAVE, REPLICATION CLIENT, SELECT ON *.* TO 'sluice'@'127.0.0.1';
+GRANT REPLICATION SLAVE, REPLICATION CLIENT, SELECT ON *.* TO 'sluice'@'localhost';
+GRANT ALL ON maxwell.* TO 'sluice'@'127.0.0.1';
+GRANT ALL ON maxwell.* TO 'sluice'@'localhost';
+CREATE DATABASE IF NOT EXISTS test;
+SQL
+}
+
+stop() {
+  if [ -f "$PID" ]; then
+    local pid; pid=$(cat "$PID")
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 1 120); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+    kill -9 "$pid" 2>/dev/null || true
+  fi
+}
+
+case "${1:-start}" in
+  start) start; echo "MariaDB on 127.0.0.1:$PORT (socket $SOCK)";;
+  stop) stop;;
+  status) if running; then echo "running on 127.0.0.1:$PORT"; else echo "stopped"; exit 1; fi;;
+  sql) shift; client "$@";;
+  *) echo "usage: $0 start|stop|status|sql" >&2; exit 2;;
+esac
