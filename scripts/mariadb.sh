@@ -36,8 +36,12 @@ running() { [ -S "$SOCK" ] && client -e 'SELECT 1' >/dev/null 2>&1; }
 start() {
   install_if_missing
   mkdir -p "$DIR"
-  exec 9>"$DIR/.lock"
-  flock 9
+  if running; then return 0; fi
+  # Serialise concurrent starts; -o keeps the lock away from the server process.
+  flock -o "$DIR/.lock" "$0" __start_locked
+}
+
+start_locked() {
   if running; then return 0; fi
   if [ ! -d "$DATA/mysql" ]; then
     rm -rf "$DATA"
@@ -82,6 +86,7 @@ stop() {
 
 case "${1:-start}" in
   start) start; echo "MariaDB on 127.0.0.1:$PORT (socket $SOCK)";;
+  __start_locked) start_locked;;
   stop) stop;;
   status) if running; then echo "running on 127.0.0.1:$PORT"; else echo "stopped"; exit 1; fi;;
   sql) shift; client "$@";;

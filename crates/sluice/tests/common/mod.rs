@@ -1,0 +1,107 @@
+//! Shared test plumbing: the private MariaDB (started by the project's own
+//! script), a root SQL connection, and running the sluice binary.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use mysql_async::prelude::Queryable;
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repo root")
+}
+
+pub fn mysql_port() -> u16 {
+    std::env::var("SLUICE_MYSQL_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(23306)
+}
+
+/// Starts the private MariaDB once per test process (the script is
+/// idempotent and takes a lock, so parallel test binaries share it).
+pub fn ensure_mariadb() -> u16 {
+    static STARTED: OnceLock<()> = OnceLock::new();
+    STARTED.get_or_init(|| {
+        let st = Command::new(repo_root().join("scripts/mariadb.sh"))
+            .arg("start")
+            .stdout(Stdio::null())
+            .status()
+            .expect("run scripts/mariadb.sh");
+        assert!(st.success(), "scripts/mariadb.sh start failed");
+    });
+    mysql_port()
+}
+
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
+}
+
+pub async fn root_conn() -> mysql_async::Conn {
+    let port = ensure_mariadb();
+    let opts = mysql_async::OptsBuilder::default()
+        .ip_or_hostname("127.0.0.1")
+        .tcp_port(port)
+        .user(Some("root"))
+        .prefer_socket(false);
+    mysql_async::Conn::new(opts).await.expect("root connection to the private MariaDB")
+}
+
+pub async fn master_position(conn: &mut mysql_async::Conn) -> String {
+    let row: mysql_async::Row = conn.query_first("SHOW MASTER STATUS").await.unwrap().expect("binlog on");
+    let file: String = row.get(0).unwrap();
+    let pos: u64 = row.get(1).unwrap();
+    format!("{file}:{pos}")
+}
+
+pub fn sluice_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_sluice"))
+}
+
+/// Starts sluice against the private MariaDB as the least-privileged user.
+pub fn spawn_sluice(extra: &[&str]) -> Child {
+    let port = ensure_mariadb();
+    Command::new(sluice_bin())
+        .args(["--host=127.0.0.1", &format!("--port={port}"), "--user=sluice", "--password=sluice", "--log_level=warn"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn sluice")
+}
+
+pub fn read_lines(path: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("sluice wrote invalid JSON ({e}): {l}")))
+        .collect()
+}
+
+/// Polls `cond` until it holds or `timeout` passes; returns whether it held.
+pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    cond()
+}
+
+pub fn stop(mut child: Child) -> std::process::Output {
+    unsafe_kill(child.id(), 15);
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(10) {
+        if let Ok(Some(_)) = child.try_wait() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    child.wait_with_output().expect("sluice output")
+}
+
+pub fn unsafe_kill(pid: u32, sig: i32) {
+    let _ = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status();
+}
