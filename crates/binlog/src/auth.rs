@@ -14,7 +14,11 @@ pub fn native_password(password: &[u8], scramble: &[u8]) -> Vec<u8> {
     h.update(&scramble[..scramble.len().min(20)]);
     h.update(stage2);
     let stage3 = h.finalize();
-    stage1.iter().zip(stage3.iter()).map(|(a, b)| a ^ b).collect()
+    stage1
+        .iter()
+        .zip(stage3.iter())
+        .map(|(a, b)| a ^ b)
+        .collect()
 }
 
 /// `caching_sha2_password` fast path: SHA256(pw) XOR SHA256(SHA256(SHA256(pw)) + scramble).

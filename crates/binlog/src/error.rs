@@ -40,13 +40,28 @@ impl SourceError {
     /// Whether a retry (a new connection) may succeed.
     pub fn is_transient(&self) -> bool {
         match self {
-            SourceError::Io { .. } | SourceError::ReadTimeout(_) | SourceError::EndOfStream => {
-                true
-            }
+            SourceError::Io { .. } | SourceError::ReadTimeout(_) | SourceError::EndOfStream => true,
             // Server shutting down, connection killed, too many connections,
             // lock wait / deadlock: all get better on their own.
             SourceError::Server { code, .. } => {
-                matches!(code, 1040 | 1053 | 1077 | 1078 | 1079 | 1080 | 1152 | 1153 | 1159 | 1160 | 1161 | 1205 | 1213 | 1927 | 2006 | 2013)
+                matches!(
+                    code,
+                    1040 | 1053
+                        | 1077
+                        | 1078
+                        | 1079
+                        | 1080
+                        | 1152
+                        | 1153
+                        | 1159
+                        | 1160
+                        | 1161
+                        | 1205
+                        | 1213
+                        | 1927
+                        | 2006
+                        | 2013
+                )
             }
             _ => false,
         }

@@ -280,7 +280,14 @@ mod tests {
 
     #[test]
     fn gtid_forms() {
-        let h = EventHeader { timestamp: 0, event_type: types::MARIADB_GTID, server_id: 1, event_size: 0, log_pos: 1, flags: 0 };
+        let h = EventHeader {
+            timestamp: 0,
+            event_type: types::MARIADB_GTID,
+            server_id: 1,
+            event_size: 0,
+            log_pos: 1,
+            flags: 0,
+        };
         let mut b = 25u64.to_le_bytes().to_vec();
         b.extend_from_slice(&0u32.to_le_bytes());
         b.push(1);
@@ -288,8 +295,14 @@ mod tests {
         assert_eq!(g.to_string(), "0-1-25");
         assert!(g.standalone);
         let mut m = vec![1u8];
-        m.extend_from_slice(&[0x3E, 0x11, 0xFA, 0x47, 0x71, 0xCA, 0x11, 0xE1, 0x9E, 0x33, 0xC8, 0x0A, 0xA9, 0x42, 0x95, 0x62]);
+        m.extend_from_slice(&[
+            0x3E, 0x11, 0xFA, 0x47, 0x71, 0xCA, 0x11, 0xE1, 0x9E, 0x33, 0xC8, 0x0A, 0xA9, 0x42,
+            0x95, 0x62,
+        ]);
         m.extend_from_slice(&23u64.to_le_bytes());
-        assert_eq!(parse_mysql_gtid(&m).unwrap(), "3e11fa47-71ca-11e1-9e33-c80aa9429562:23");
+        assert_eq!(
+            parse_mysql_gtid(&m).unwrap(),
+            "3e11fa47-71ca-11e1-9e33-c80aa9429562:23"
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! MySQL client/server packet framing: 3-byte length, 1-byte sequence id,
 //! payloads of 16 MiB - 1 continued in further packets.
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufRead, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 use crate::SourceError;
@@ -66,6 +66,24 @@ impl PacketIo {
                 return Ok(());
             }
         }
+    }
+
+    /// Takes the next packet if it already sits complete in the read buffer
+    /// (no I/O, so it never waits); lets the reader batch events cheaply.
+    pub fn try_buffered_packet_into(&mut self, buf: &mut Vec<u8>) -> bool {
+        let avail = self.reader.buffer();
+        if avail.len() < 4 {
+            return false;
+        }
+        let len = u32::from_le_bytes([avail[0], avail[1], avail[2], 0]) as usize;
+        if len >= MAX_PAYLOAD || avail.len() < 4 + len {
+            return false;
+        }
+        self.seq = avail[3].wrapping_add(1);
+        buf.clear();
+        buf.extend_from_slice(&avail[4..4 + len]);
+        std::pin::Pin::new(&mut self.reader).consume(4 + len);
+        true
     }
 
     pub async fn read_packet(&mut self) -> Result<Vec<u8>, SourceError> {
@@ -180,7 +198,9 @@ impl<'a> Reader<'a> {
 
     pub fn u48(&mut self) -> Result<u64, SourceError> {
         let b = self.take(6)?;
-        Ok(u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], 0, 0]))
+        Ok(u64::from_le_bytes([
+            b[0], b[1], b[2], b[3], b[4], b[5], 0, 0,
+        ]))
     }
 
     pub fn u64(&mut self) -> Result<u64, SourceError> {
@@ -199,7 +219,9 @@ impl<'a> Reader<'a> {
                 Ok(u32::from_le_bytes([b[0], b[1], b[2], 0]) as u64)
             }
             0xFE => self.u64(),
-            0xFB | 0xFF => Err(SourceError::protocol("unexpected NULL/invalid length-encoded integer")),
+            0xFB | 0xFF => Err(SourceError::protocol(
+                "unexpected NULL/invalid length-encoded integer",
+            )),
             v => Ok(v as u64),
         }
     }
@@ -246,7 +268,11 @@ mod tests {
         let mut p = vec![0xFF, 0xD4, 0x04, b'#'];
         p.extend_from_slice(b"HY000Could not find first log file");
         match parse_err(&p) {
-            SourceError::Server { code, state, message } => {
+            SourceError::Server {
+                code,
+                state,
+                message,
+            } => {
                 assert_eq!(code, 1236);
                 assert_eq!(state, "HY000");
                 assert!(message.starts_with("Could not find"));

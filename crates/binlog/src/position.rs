@@ -27,17 +27,25 @@ impl BinlogPosition {
         let extra = parts.next();
         if let Some(h) = extra {
             if h.trim().parse::<u64>().is_err() {
-                return Err(format!("'{text}': the third part (heartbeat) must be a number"));
+                return Err(format!(
+                    "'{text}': the third part (heartbeat) must be a number"
+                ));
             }
         }
         if parts.next().is_some() || file.is_empty() {
-            return Err(format!("'{text}' is not FILE:POSITION, e.g. mysql-bin.000001:4"));
+            return Err(format!(
+                "'{text}' is not FILE:POSITION, e.g. mysql-bin.000001:4"
+            ));
         }
         let offset = match pos {
             Some(p) => p
                 .parse::<u64>()
                 .map_err(|_| format!("'{text}': position '{p}' is not a number"))?,
-            None => return Err(format!("'{text}' is not FILE:POSITION, e.g. mysql-bin.000001:4")),
+            None => {
+                return Err(format!(
+                    "'{text}' is not FILE:POSITION, e.g. mysql-bin.000001:4"
+                ))
+            }
         };
         if offset < 4 {
             return Err(format!("'{text}': a binlog position is at least 4"));
@@ -58,7 +66,10 @@ mod tests {
 
     #[test]
     fn parses_maxwell_forms() {
-        assert_eq!(BinlogPosition::parse("mysql-bin.000003:1234").unwrap(), BinlogPosition::new("mysql-bin.000003", 1234));
+        assert_eq!(
+            BinlogPosition::parse("mysql-bin.000003:1234").unwrap(),
+            BinlogPosition::new("mysql-bin.000003", 1234)
+        );
         assert_eq!(BinlogPosition::parse("b.1:4:0").unwrap().offset, 4);
         assert!(BinlogPosition::parse("b.1").is_err());
         assert!(BinlogPosition::parse("b.1:x").is_err());

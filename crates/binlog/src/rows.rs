@@ -68,7 +68,10 @@ impl ColumnType {
                 } else {
                     (m0, m1 as u32)
                 };
-                return ColumnType { code: real, meta: len };
+                return ColumnType {
+                    code: real,
+                    meta: len,
+                };
             }
             _ => 0,
         };
@@ -261,7 +264,8 @@ fn parse_optional_metadata(cols: &[ColumnType], data: &[u8]) -> Result<TableMeta
             4 => {
                 let mut rr = Reader::new(v);
                 while rr.remaining() > 0 {
-                    md.names.push(String::from_utf8_lossy(rr.lenenc_bytes()?).into_owned());
+                    md.names
+                        .push(String::from_utf8_lossy(rr.lenenc_bytes()?).into_owned());
                 }
             }
             5 | 6 => {
@@ -345,8 +349,9 @@ pub const STMT_END_F: u16 = 1;
 
 impl RowsHeader {
     pub fn parse(event_type: u8, body: &[u8]) -> Result<Self, SourceError> {
-        let kind = RowsKind::of_event_type(event_type)
-            .ok_or_else(|| SourceError::protocol(format!("event type {event_type} is not a rows event")))?;
+        let kind = RowsKind::of_event_type(event_type).ok_or_else(|| {
+            SourceError::protocol(format!("event type {event_type} is not a rows event"))
+        })?;
         let mut r = Reader::new(body);
         let table_id = r.u48()?;
         let flags = r.u16()?;
@@ -435,7 +440,9 @@ pub fn read_row_image(
 }
 
 fn le_uint(b: &[u8]) -> usize {
-    b.iter().rev().fold(0usize, |acc, &x| (acc << 8) | x as usize)
+    b.iter()
+        .rev()
+        .fold(0usize, |acc, &x| (acc << 8) | x as usize)
 }
 
 /// Bytes of a packed DECIMAL(precision, scale).
@@ -477,7 +484,12 @@ pub fn cell_len(t: ColumnType, data: &[u8]) -> Result<usize, String> {
         col::VARCHAR | col::VAR_STRING => prefixed(if t.meta < 256 { 1 } else { 2 })?,
         col::STRING => prefixed(if t.meta < 256 { 1 } else { 2 })?,
         col::ENUM | col::SET => t.meta as usize,
-        col::BLOB | col::GEOMETRY | col::JSON | col::TINY_BLOB | col::MEDIUM_BLOB | col::LONG_BLOB => {
+        col::BLOB
+        | col::GEOMETRY
+        | col::JSON
+        | col::TINY_BLOB
+        | col::MEDIUM_BLOB
+        | col::LONG_BLOB => {
             let p = t.meta as usize;
             if !(1..=4).contains(&p) {
                 return Err(format!("bad length-prefix size {p}"));
@@ -502,23 +514,108 @@ mod tests {
     #[test]
     fn string_real_type() {
         let t = ColumnType::from_wire(col::STRING, 0xF7, 1);
-        assert_eq!(t, ColumnType { code: col::ENUM, meta: 1 });
+        assert_eq!(
+            t,
+            ColumnType {
+                code: col::ENUM,
+                meta: 1
+            }
+        );
         let t = ColumnType::from_wire(col::STRING, 0xFE, 40);
-        assert_eq!(t, ColumnType { code: col::STRING, meta: 40 });
+        assert_eq!(
+            t,
+            ColumnType {
+                code: col::STRING,
+                meta: 40
+            }
+        );
         // CHAR(255) in utf8mb4 = 1020 bytes: length bits borrowed from byte 0.
         let t = ColumnType::from_wire(col::STRING, 0xCE, 0xFC);
-        assert_eq!(t, ColumnType { code: col::STRING, meta: 1020 });
+        assert_eq!(
+            t,
+            ColumnType {
+                code: col::STRING,
+                meta: 1020
+            }
+        );
     }
 
     #[test]
     fn cell_lengths() {
-        assert_eq!(cell_len(ColumnType { code: col::VARCHAR, meta: 10 }, &[3, b'a', b'b', b'c']).unwrap(), 4);
-        assert_eq!(cell_len(ColumnType { code: col::VARCHAR, meta: 300 }, &[3, 0, 1, 2, 3]).unwrap(), 5);
-        assert_eq!(cell_len(ColumnType { code: col::BLOB, meta: 2 }, &[1, 0, 9]).unwrap(), 3);
-        assert!(cell_len(ColumnType { code: col::BLOB, meta: 2 }, &[1]).is_err());
-        assert_eq!(cell_len(ColumnType { code: col::DATETIME2, meta: 6 }, &[]).unwrap(), 8);
-        assert_eq!(cell_len(ColumnType { code: col::BIT, meta: 64 }, &[]).unwrap(), 8);
-        assert_eq!(cell_len(ColumnType { code: col::BIT, meta: 1 }, &[]).unwrap(), 1);
+        assert_eq!(
+            cell_len(
+                ColumnType {
+                    code: col::VARCHAR,
+                    meta: 10
+                },
+                &[3, b'a', b'b', b'c']
+            )
+            .unwrap(),
+            4
+        );
+        assert_eq!(
+            cell_len(
+                ColumnType {
+                    code: col::VARCHAR,
+                    meta: 300
+                },
+                &[3, 0, 1, 2, 3]
+            )
+            .unwrap(),
+            5
+        );
+        assert_eq!(
+            cell_len(
+                ColumnType {
+                    code: col::BLOB,
+                    meta: 2
+                },
+                &[1, 0, 9]
+            )
+            .unwrap(),
+            3
+        );
+        assert!(cell_len(
+            ColumnType {
+                code: col::BLOB,
+                meta: 2
+            },
+            &[1]
+        )
+        .is_err());
+        assert_eq!(
+            cell_len(
+                ColumnType {
+                    code: col::DATETIME2,
+                    meta: 6
+                },
+                &[]
+            )
+            .unwrap(),
+            8
+        );
+        assert_eq!(
+            cell_len(
+                ColumnType {
+                    code: col::BIT,
+                    meta: 64
+                },
+                &[]
+            )
+            .unwrap(),
+            8
+        );
+        assert_eq!(
+            cell_len(
+                ColumnType {
+                    code: col::BIT,
+                    meta: 1
+                },
+                &[]
+            )
+            .unwrap(),
+            1
+        );
         assert!(cell_len(ColumnType { code: 120, meta: 0 }, &[]).is_err());
     }
 }

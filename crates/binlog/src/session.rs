@@ -104,7 +104,12 @@ fn parse_handshake(p: &[u8]) -> Result<Handshake, SourceError> {
     })
 }
 
-fn scramble_for(plugin: &str, password: &str, scramble: &[u8], user: &str) -> Result<Vec<u8>, SourceError> {
+fn scramble_for(
+    plugin: &str,
+    password: &str,
+    scramble: &[u8],
+    user: &str,
+) -> Result<Vec<u8>, SourceError> {
     match plugin {
         "mysql_native_password" => Ok(auth::native_password(password.as_bytes(), scramble)),
         "caching_sha2_password" => Ok(auth::caching_sha2_password(password.as_bytes(), scramble)),
@@ -134,7 +139,8 @@ impl BinlogSession {
         };
         let stream = tokio::time::timeout(opts.connect_timeout, async {
             let addrs: Vec<_> = tokio::net::lookup_host(&addr).await?.collect();
-            let mut last = std::io::Error::new(std::io::ErrorKind::NotFound, "host resolved to no address");
+            let mut last =
+                std::io::Error::new(std::io::ErrorKind::NotFound, "host resolved to no address");
             for a in addrs {
                 match TcpStream::connect(a).await {
                     Ok(s) => return Ok(s),
@@ -144,7 +150,12 @@ impl BinlogSession {
             Err(last)
         })
         .await
-        .map_err(|_| io_err(std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out")))?
+        .map_err(|_| {
+            io_err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "connect timed out",
+            ))
+        })?
         .map_err(io_err)?;
         let mut io = PacketIo::new(stream, addr.clone());
         let deadline = opts.connect_timeout;
@@ -202,11 +213,9 @@ impl BinlogSession {
         out.extend_from_slice(&[0u8; 23]);
         out.extend_from_slice(opts.user.as_bytes());
         out.push(0);
-        if caps & CLIENT_PLUGIN_AUTH_LENENC != 0 {
-            out.push(auth_data.len() as u8);
-        } else {
-            out.push(auth_data.len() as u8);
-        }
+        // One length byte serves both the length-encoded and the 4.1 form:
+        // scrambles are at most 32 bytes.
+        out.push(auth_data.len() as u8);
         out.extend_from_slice(&auth_data);
         out.extend_from_slice(hs.plugin.as_bytes());
         out.push(0);
@@ -276,15 +285,18 @@ impl BinlogSession {
     async fn request_dump(&mut self, opts: &SessionOptions) -> Result<(), SourceError> {
         // Tell the server we verify checksums, and at which period to send
         // heartbeats when there is nothing else to send.
-        self.query("SET @master_binlog_checksum = @@global.binlog_checksum").await?;
+        self.query("SET @master_binlog_checksum = @@global.binlog_checksum")
+            .await?;
         self.query(&format!(
             "SET @master_heartbeat_period = {}",
             opts.heartbeat.as_nanos().max(1_000_000)
         ))
         .await?;
         if self.is_mariadb() {
-            self.query(&format!("SET @mariadb_slave_capability = {MARIADB_SLAVE_CAPABILITY_GTID}"))
-                .await?;
+            self.query(&format!(
+                "SET @mariadb_slave_capability = {MARIADB_SLAVE_CAPABILITY_GTID}"
+            ))
+            .await?;
         }
         let mut reg = vec![0x15];
         reg.extend_from_slice(&opts.server_id.to_le_bytes());
@@ -302,7 +314,10 @@ impl BinlogSession {
             return Err(parse_err(&p));
         }
         let offset = u32::try_from(opts.start.offset).map_err(|_| {
-            SourceError::protocol(format!("binlog offset {} does not fit 32 bits", opts.start.offset))
+            SourceError::protocol(format!(
+                "binlog offset {} does not fit 32 bits",
+                opts.start.offset
+            ))
         })?;
         let mut dump = vec![0x12];
         dump.extend_from_slice(&offset.to_le_bytes());
@@ -334,12 +349,39 @@ impl BinlogSession {
         out
     }
 
+    /// Fills `out` with the next event (waiting for it, as `next_event`)
+    /// plus every further event already received, up to `max`.
+    pub async fn next_batch(
+        &mut self,
+        out: &mut Vec<Event>,
+        max: usize,
+    ) -> Result<(), SourceError> {
+        out.push(self.next_event().await?);
+        let mut buf = std::mem::take(&mut self.buf);
+        let mut result = Ok(());
+        while out.len() < max && self.io.try_buffered_packet_into(&mut buf) {
+            match self.decode_packet(&buf) {
+                Ok(ev) => out.push(ev),
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        self.buf = buf;
+        result
+    }
+
     fn decode_packet(&mut self, p: &[u8]) -> Result<Event, SourceError> {
         match p.first() {
             Some(0x00) => {}
             Some(0xFF) => {
                 return Err(match parse_err(p) {
-                    SourceError::Server { code: 1236, message, .. } => SourceError::BinlogPurged {
+                    SourceError::Server {
+                        code: 1236,
+                        message,
+                        ..
+                    } => SourceError::BinlogPurged {
                         position: self.file.clone(),
                         message,
                     },
@@ -347,11 +389,17 @@ impl BinlogSession {
                 })
             }
             Some(0xFE) if p.len() < 9 => return Err(SourceError::EndOfStream),
-            _ => return Err(SourceError::protocol("unexpected packet in the binlog stream")),
+            _ => {
+                return Err(SourceError::protocol(
+                    "unexpected packet in the binlog stream",
+                ))
+            }
         }
         let data = &p[1..];
         if data.len() < HEADER_LEN {
-            return Err(SourceError::protocol("binlog event shorter than its header"));
+            return Err(SourceError::protocol(
+                "binlog event shorter than its header",
+            ));
         }
         let header = EventHeader::parse(data)?;
         if header.event_size as usize != data.len() {
@@ -371,7 +419,8 @@ impl BinlogSession {
             // Events before the first format description (the artificial
             // ROTATE) carry a checksum when the server uses one; recognise it.
             let tail = data.len() - 4;
-            let expected = u32::from_le_bytes([data[tail], data[tail + 1], data[tail + 2], data[tail + 3]]);
+            let expected =
+                u32::from_le_bytes([data[tail], data[tail + 1], data[tail + 2], data[tail + 3]]);
             if crc32fast::hash(&data[..tail]) == expected {
                 end = tail;
             }
@@ -381,7 +430,8 @@ impl BinlogSession {
                 return Err(SourceError::protocol("event too short for its checksum"));
             }
             end -= 4;
-            let expected = u32::from_le_bytes([data[end], data[end + 1], data[end + 2], data[end + 3]]);
+            let expected =
+                u32::from_le_bytes([data[end], data[end + 1], data[end + 2], data[end + 3]]);
             let computed = crc32fast::hash(&data[..end]);
             if expected != computed {
                 return Err(SourceError::Checksum {

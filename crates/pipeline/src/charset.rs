@@ -59,14 +59,19 @@ impl TextDecoding {
                 let s = std::str::from_utf8(bytes).map_err(|e| format!("invalid UTF-8: {e}"))?;
                 out.push_str(s);
             }
-            TextDecoding::Binary => return Err("binary values are rendered as base64, not decoded".into()),
+            TextDecoding::Binary => {
+                return Err("binary values are rendered as base64, not decoded".into())
+            }
             TextDecoding::Utf32 => {
-                if bytes.len() % 4 != 0 {
+                if !bytes.len().is_multiple_of(4) {
                     return Err("UTF-32 value length is not a multiple of 4".into());
                 }
                 for c in bytes.chunks_exact(4) {
                     let cp = u32::from_be_bytes([c[0], c[1], c[2], c[3]]);
-                    out.push(char::from_u32(cp).ok_or_else(|| format!("invalid UTF-32 code point {cp:#x}"))?);
+                    out.push(
+                        char::from_u32(cp)
+                            .ok_or_else(|| format!("invalid UTF-32 code point {cp:#x}"))?,
+                    );
                 }
             }
             TextDecoding::Encoding(e) => {
@@ -87,7 +92,10 @@ mod tests {
 
     fn dec(cs: &str, b: &[u8]) -> String {
         let mut s = String::new();
-        TextDecoding::for_charset(cs).unwrap().decode_into(b, &mut s).unwrap();
+        TextDecoding::for_charset(cs)
+            .unwrap()
+            .decode_into(b, &mut s)
+            .unwrap();
         s
     }
 
@@ -100,7 +108,10 @@ mod tests {
         assert_eq!(dec("ujis", &[0xB2, 0xCF]), "河");
         assert_eq!(dec("utf8mb4", "😀".as_bytes()), "😀");
         assert_eq!(dec("utf32", &[0, 1, 0xF6, 0x00]), "😀");
-        assert!(TextDecoding::for_charset("utf8mb4").unwrap().decode_into(&[0xFF], &mut String::new()).is_err());
+        assert!(TextDecoding::for_charset("utf8mb4")
+            .unwrap()
+            .decode_into(&[0xFF], &mut String::new())
+            .is_err());
         assert!(TextDecoding::for_charset("swe7").is_none());
     }
 }

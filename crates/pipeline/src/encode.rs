@@ -84,7 +84,13 @@ pub struct CommitInfo<'a> {
 
 impl OutputConfig {
     /// Appends the commit-dependent fields of row `index` of `total`.
-    pub fn write_commit_fields(&self, out: &mut Vec<u8>, c: &CommitInfo<'_>, index: u64, total: u64) {
+    pub fn write_commit_fields(
+        &self,
+        out: &mut Vec<u8>,
+        c: &CommitInfo<'_>,
+        index: u64,
+        total: u64,
+    ) {
         let last = index + 1 == total;
         if self.commit_info {
             if let Some(x) = c.xid {
@@ -145,13 +151,31 @@ mod tests {
 
     #[test]
     fn commit_fields_in_maxwell_order() {
-        let cfg = OutputConfig { xoffset: true, binlog_position: true, gtid_position: true, server_id: true, ..Default::default() };
-        let c = CommitInfo { xid: Some(7), position: "b.1:100", gtid: Some("0-1-5"), server_id: 1, thread_id: None };
+        let cfg = OutputConfig {
+            xoffset: true,
+            binlog_position: true,
+            gtid_position: true,
+            server_id: true,
+            ..Default::default()
+        };
+        let c = CommitInfo {
+            xid: Some(7),
+            position: "b.1:100",
+            gtid: Some("0-1-5"),
+            server_id: 1,
+            thread_id: None,
+        };
         let mut o = Vec::new();
         cfg.write_commit_fields(&mut o, &c, 0, 2);
-        assert_eq!(String::from_utf8(o).unwrap(), r#","xid":7,"xoffset":0,"position":"b.1:100","gtid":"0-1-5","server_id":1"#);
+        assert_eq!(
+            String::from_utf8(o).unwrap(),
+            r#","xid":7,"xoffset":0,"position":"b.1:100","gtid":"0-1-5","server_id":1"#
+        );
         let mut o = Vec::new();
         cfg.write_commit_fields(&mut o, &c, 1, 2);
-        assert_eq!(String::from_utf8(o).unwrap(), r#","xid":7,"commit":true,"position":"b.1:100","gtid":"0-1-5","server_id":1"#);
+        assert_eq!(
+            String::from_utf8(o).unwrap(),
+            r#","xid":7,"commit":true,"position":"b.1:100","gtid":"0-1-5","server_id":1"#
+        );
     }
 }

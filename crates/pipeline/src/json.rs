@@ -7,6 +7,19 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
     write_str_bytes(out, s.as_bytes());
 }
 
+/// Bytes that need escaping inside a JSON string.
+const NEEDS_ESCAPE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
 /// Same as `write_str` for bytes known to be valid UTF-8.
 pub fn write_str_bytes(out: &mut Vec<u8>, s: &[u8]) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -14,26 +27,24 @@ pub fn write_str_bytes(out: &mut Vec<u8>, s: &[u8]) {
     out.push(b'"');
     let mut start = 0;
     for (i, &b) in s.iter().enumerate() {
-        let esc: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0x08 => b"\\b",
-            0x0C => b"\\f",
-            0..=0x1F => {
-                out.extend_from_slice(&s[start..i]);
+        if !NEEDS_ESCAPE[b as usize] {
+            continue;
+        }
+        out.extend_from_slice(&s[start..i]);
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            0x08 => out.extend_from_slice(b"\\b"),
+            0x0C => out.extend_from_slice(b"\\f"),
+            _ => {
                 out.extend_from_slice(b"\\u00");
                 out.push(HEX[(b >> 4) as usize]);
                 out.push(HEX[(b & 0xF) as usize]);
-                start = i + 1;
-                continue;
             }
-            _ => continue,
-        };
-        out.extend_from_slice(&s[start..i]);
-        out.extend_from_slice(esc);
+        }
         start = i + 1;
     }
     out.extend_from_slice(&s[start..]);

@@ -13,7 +13,10 @@ fn need(b: &[u8], n: usize) -> Result<(), String> {
 
 fn uint(b: &[u8], n: usize) -> Result<usize, String> {
     need(b, n)?;
-    Ok(b[..n].iter().rev().fold(0usize, |a, &x| (a << 8) | x as usize))
+    Ok(b[..n]
+        .iter()
+        .rev()
+        .fold(0usize, |a, &x| (a << 8) | x as usize))
 }
 
 fn varlen(b: &[u8]) -> Result<(usize, usize), String> {
@@ -89,7 +92,13 @@ fn value(out: &mut Vec<u8>, t: u8, b: &[u8], depth: u32) -> Result<(), String> {
     Ok(())
 }
 
-fn container(out: &mut Vec<u8>, b: &[u8], large: bool, object: bool, depth: u32) -> Result<(), String> {
+fn container(
+    out: &mut Vec<u8>,
+    b: &[u8],
+    large: bool,
+    object: bool,
+    depth: u32,
+) -> Result<(), String> {
     let w = if large { 4 } else { 2 };
     let count = uint(b, w)?;
     let _size = uint(&b[w..], w)?;
@@ -116,7 +125,7 @@ fn container(out: &mut Vec<u8>, b: &[u8], large: bool, object: bool, depth: u32)
         let e = value_entries + i * (1 + w);
         need(b, e + 1 + w)?;
         let t = b[e];
-        let inline = matches!(t, 0x04 | 0x05 | 0x06) || (large && matches!(t, 0x07 | 0x08));
+        let inline = matches!(t, 0x04..=0x06) || (large && matches!(t, 0x07 | 0x08));
         if inline {
             value(out, t, &b[e + 1..], depth + 1)?;
         } else {

@@ -100,13 +100,22 @@ pub struct Processor<S: Sink, C: SchemaSource> {
 fn same_cell(body: &[u8], a: Cell, b: Cell) -> bool {
     match (a, b) {
         (None, None) => true,
-        (Some((s1, e1)), Some((s2, e2))) => body[s1 as usize..e1 as usize] == body[s2 as usize..e2 as usize],
+        (Some((s1, e1)), Some((s2, e2))) => {
+            body[s1 as usize..e1 as usize] == body[s2 as usize..e2 as usize]
+        }
         _ => false,
     }
 }
 
 impl<S: Sink, C: SchemaSource> Processor<S, C> {
-    pub fn new(opts: ProcessorOptions, sink: S, schema: C, catalog: Catalog, start_file: &str, start_offset: u64) -> Self {
+    pub fn new(
+        opts: ProcessorOptions,
+        sink: S,
+        schema: C,
+        catalog: Catalog,
+        start_file: &str,
+        start_offset: u64,
+    ) -> Self {
         let captured_at = catalog.tables.keys().map(|k| (k.clone(), 0)).collect();
         Processor {
             renderer: Renderer::new(RenderOptions {
@@ -149,6 +158,11 @@ impl<S: Sink, C: SchemaSource> Processor<S, C> {
         format!("{}:{}", self.file, self.next_offset)
     }
 
+    /// Whether the stream has passed `file:offset`, outside any transaction.
+    pub fn reached(&self, file: &str, offset: u64) -> bool {
+        self.open.is_none() && (self.file.as_str(), self.next_offset) >= (file, offset)
+    }
+
     /// Rows of the open transaction not yet emitted (buffered or spilled).
     pub fn buffered_rows(&self) -> u64 {
         self.txn.rows()
@@ -176,14 +190,16 @@ impl<S: Sink, C: SchemaSource> Processor<S, C> {
                 return Ok(());
             }
             types::MARIADB_GTID => {
-                let g = event::MariadbGtid::parse(&h, &ev.body).map_err(|e| self.binlog_err(ev, e))?;
+                let g =
+                    event::MariadbGtid::parse(&h, &ev.body).map_err(|e| self.binlog_err(ev, e))?;
                 self.txn_gtid = Some(g.to_string());
                 if !g.standalone {
                     self.begin(None, h.server_id);
                 }
             }
             types::MYSQL_GTID => {
-                self.txn_gtid = Some(event::parse_mysql_gtid(&ev.body).map_err(|e| self.binlog_err(ev, e))?);
+                self.txn_gtid =
+                    Some(event::parse_mysql_gtid(&ev.body).map_err(|e| self.binlog_err(ev, e))?);
             }
             types::QUERY => self.query(ev)?,
             types::TABLE_MAP => self.table_map(ev)?,
@@ -202,17 +218,26 @@ impl<S: Sink, C: SchemaSource> Processor<S, C> {
                 self.advance(ev);
                 return self.commit(Some(xid));
             }
-            types::TRANSACTION_PAYLOAD => {
-                return Err(self.unsupported(ev, "compressed transactions (binlog_transaction_compression=ON); turn compression off"))
-            }
+            types::TRANSACTION_PAYLOAD => return Err(self.unsupported(
+                ev,
+                "compressed transactions (binlog_transaction_compression=ON); turn compression off",
+            )),
             types::PARTIAL_UPDATE_ROWS => {
-                return Err(self.unsupported(ev, "partial JSON updates (binlog_row_value_options=PARTIAL_JSON); turn it off"))
+                return Err(self.unsupported(
+                    ev,
+                    "partial JSON updates (binlog_row_value_options=PARTIAL_JSON); turn it off",
+                ))
             }
             types::MARIADB_START_ENCRYPTION => {
                 return Err(self.unsupported(ev, "encrypted binlogs (encrypt_binlog=ON)"))
             }
-            t if (types::MARIADB_QUERY_COMPRESSED..=types::MARIADB_DELETE_ROWS_COMPRESSED_V1).contains(&t) => {
-                return Err(self.unsupported(ev, "compressed binlog events (log_bin_compress=ON); turn compression off"))
+            t if (types::MARIADB_QUERY_COMPRESSED..=types::MARIADB_DELETE_ROWS_COMPRESSED_V1)
+                .contains(&t) =>
+            {
+                return Err(self.unsupported(
+                    ev,
+                    "compressed binlog events (log_bin_compress=ON); turn compression off",
+                ))
             }
             _ => {}
         }
@@ -286,11 +311,22 @@ impl<S: Sink, C: SchemaSource> Processor<S, C> {
         Ok(())
     }
 
-    fn catalog_table(&mut self, db: &str, table: &str) -> Result<Option<Arc<Table>>, PipelineError> {
+    fn catalog_table(
+        &mut self,
+        db: &str,
+        table: &str,
+    ) -> Result<Option<Arc<Table>>, PipelineError> {
         let key = sluice_schema::model::key(db, table);
-        let fresh = self.captured_at.get(&key).is_some_and(|&g| g >= self.ddl_generation);
+        let fresh = self
+            .captured_at
+            .get(&key)
+            .is_some_and(|&g| g >= self.ddl_generation);
         if !fresh {
-            match self.schema.recapture(db, table).map_err(PipelineError::Schema)? {
+            match self
+                .schema
+                .recapture(db, table)
+                .map_err(PipelineError::Schema)?
+            {
                 Some(t) => self.catalog.put(t),
                 None => self.catalog.remove(db, table),
             }
@@ -302,20 +338,36 @@ impl<S: Sink, C: SchemaSource> Processor<S, C> {
     fn table_map(&mut self, ev: &Event) -> Result<(), PipelineError> {
         let map = TableMap::parse(&ev.body).map_err(|e| self.binlog_err(ev, e))?;
         if let Some(t) = self.tables.get(&map.table_id) {
-            if t.map.database == map.database && t.map.table == map.table && t.map.columns == map.columns && t.map.metadata == map.metadata {
+            if t.map.database == map.database
+                && t.map.table == map.table
+                && t.map.columns == map.columns
+                && t.map.metadata == map.metadata
+            {
                 return Ok(());
             }
         }
         let table_id = map.table_id;
         let (db, name) = (map.database.clone(), map.table.clone());
         let cat = self.catalog_table(&db, &name)?;
-        let resolved = match resolve(map.clone(), &self.catalog, cat.as_deref(), &self.out_cfg.exclude_columns) {
+        let resolved = match resolve(
+            map.clone(),
+            &self.catalog,
+            cat.as_deref(),
+            &self.out_cfg.exclude_columns,
+        ) {
             Ok(t) => t,
             Err(ResolveError::Drift(_)) => {
                 // The catalog may be behind: capture the table once more.
-                self.captured_at.remove(&sluice_schema::model::key(&db, &name));
+                self.captured_at
+                    .remove(&sluice_schema::model::key(&db, &name));
                 let cat = self.catalog_table(&db, &name)?;
-                resolve(map, &self.catalog, cat.as_deref(), &self.out_cfg.exclude_columns).map_err(|e| match e {
+                resolve(
+                    map,
+                    &self.catalog,
+                    cat.as_deref(),
+                    &self.out_cfg.exclude_columns,
+                )
+                .map_err(|e| match e {
                     ResolveError::Drift(message) => PipelineError::Drift {
                         position: self.event_position(ev),
                         message,
@@ -339,13 +391,17 @@ impl<S: Sink, C: SchemaSource> Processor<S, C> {
 
     fn rows(&mut self, ev: &Event) -> Result<(), PipelineError> {
         let body = &ev.body;
-        let hdr = RowsHeader::parse(ev.header.event_type, body).map_err(|e| self.binlog_err(ev, e))?;
+        let hdr =
+            RowsHeader::parse(ev.header.event_type, body).map_err(|e| self.binlog_err(ev, e))?;
         let table = match self.tables.get(&hdr.table_id) {
             Some(t) => t.clone(),
             None => {
                 return Err(PipelineError::Definite {
                     position: self.event_position(ev),
-                    message: format!("rows event for table id {} without a preceding TABLE_MAP", hdr.table_id),
+                    message: format!(
+                        "rows event for table id {} without a preceding TABLE_MAP",
+                        hdr.table_id
+                    ),
                 })
             }
         };
@@ -366,7 +422,10 @@ impl<S: Sink, C: SchemaSource> Processor<S, C> {
             self.begin(None, ev.header.server_id);
         }
         let table_index = {
-            let open = self.open.as_mut().ok_or_else(|| PipelineError::Schema("no open transaction".into()))?;
+            let open = self
+                .open
+                .as_mut()
+                .ok_or_else(|| PipelineError::Schema("no open transaction".into()))?;
             match open.tables.iter().position(|t| Arc::ptr_eq(t, &table)) {
                 Some(i) => i,
                 None => {
@@ -377,11 +436,25 @@ impl<S: Sink, C: SchemaSource> Processor<S, C> {
         };
         let mut pos = hdr.rows_offset;
         while pos < body.len() {
-            pos = read_row_image(body, pos, &table.map, &hdr.present, &mut self.before, &mut self.before_absent)
-                .map_err(|e| self.binlog_err(ev, e))?;
+            pos = read_row_image(
+                body,
+                pos,
+                &table.map,
+                &hdr.present,
+                &mut self.before,
+                &mut self.before_absent,
+            )
+            .map_err(|e| self.binlog_err(ev, e))?;
             if hdr.kind == RowsKind::Update {
-                pos = read_row_image(body, pos, &table.map, &hdr.present_after, &mut self.after, &mut self.after_absent)
-                    .map_err(|e| self.binlog_err(ev, e))?;
+                pos = read_row_image(
+                    body,
+                    pos,
+                    &table.map,
+                    &hdr.present_after,
+                    &mut self.after,
+                    &mut self.after_absent,
+                )
+                .map_err(|e| self.binlog_err(ev, e))?;
             }
             self.render_row(ev, &table, table_index as u32, hdr.kind)?;
             self.txn.push(&self.head, &self.tail)?;
@@ -393,7 +466,13 @@ impl<S: Sink, C: SchemaSource> Processor<S, C> {
         Ok(())
     }
 
-    fn decode_err(&self, ev: &Event, table: &DecodeTable, column: &str, message: String) -> PipelineError {
+    fn decode_err(
+        &self,
+        ev: &Event,
+        table: &DecodeTable,
+        column: &str,
+        message: String,
+    ) -> PipelineError {
         PipelineError::Decode {
             table: format!("{}.{}", table.database, table.table),
             column: column.to_string(),
@@ -404,7 +483,13 @@ impl<S: Sink, C: SchemaSource> Processor<S, C> {
 
     /// Renders the current row image(s) into `head` (before the commit
     /// fields) and `tail` (after them).
-    fn render_row(&mut self, ev: &Event, t: &DecodeTable, table_index: u32, kind: RowsKind) -> Result<(), PipelineError> {
+    fn render_row(
+        &mut self,
+        ev: &Event,
+        t: &DecodeTable,
+        table_index: u32,
+        kind: RowsKind,
+    ) -> Result<(), PipelineError> {
         let body = &ev.body;
         let cfg = &self.out_cfg;
         let head = &mut self.head;
@@ -426,7 +511,11 @@ impl<S: Sink, C: SchemaSource> Processor<S, C> {
         // columns the after image lacks (MINIMAL images); `old` holds the
         // columns present in both whose value changed.
         let is_update = kind == RowsKind::Update;
-        let (data_cells, data_absent) = if is_update { (&self.after, &self.after_absent) } else { (&self.before, &self.before_absent) };
+        let (data_cells, data_absent) = if is_update {
+            (&self.after, &self.after_absent)
+        } else {
+            (&self.before, &self.before_absent)
+        };
         let tail = &mut self.tail;
         tail.clear();
         let value_of = |i: usize| -> Option<Cell> {
@@ -451,7 +540,12 @@ impl<S: Sink, C: SchemaSource> Processor<S, C> {
                         .map_err(|m| PipelineError::Decode {
                             table: format!("{}.{}", t.database, t.table),
                             column: t.columns[i].name.clone(),
-                            position: format!("{}:{}", self.file, (ev.header.log_pos as u64).saturating_sub(ev.header.event_size as u64)),
+                            position: format!(
+                                "{}:{}",
+                                self.file,
+                                (ev.header.log_pos as u64)
+                                    .saturating_sub(ev.header.event_size as u64)
+                            ),
                             message: m,
                         })?,
                     None => tail.extend_from_slice(b"null"),
@@ -514,7 +608,8 @@ impl<S: Sink, C: SchemaSource> Processor<S, C> {
                 match cell {
                     None => tail.extend_from_slice(b"null"),
                     Some((s, e)) => {
-                        if let Err(m) = self.renderer.render(tail, c, &body[s as usize..e as usize]) {
+                        if let Err(m) = self.renderer.render(tail, c, &body[s as usize..e as usize])
+                        {
                             let name = c.name.clone();
                             return Err(self.decode_err(ev, t, &name, m));
                         }

@@ -52,12 +52,13 @@ fn compatible(data_type: &str, t: ColumnType) -> bool {
         "timestamp" => c == col::TIMESTAMP || c == col::TIMESTAMP2,
         "char" | "binary" => c == col::STRING,
         "varchar" | "varbinary" => c == col::VARCHAR || c == col::VAR_STRING,
-        "tinytext" | "text" | "mediumtext" | "longtext" | "tinyblob" | "blob" | "mediumblob" | "longblob" => c == col::BLOB,
+        "tinytext" | "text" | "mediumtext" | "longtext" | "tinyblob" | "blob" | "mediumblob"
+        | "longblob" => c == col::BLOB,
         "enum" => c == col::ENUM,
         "set" => c == col::SET,
         "json" => c == col::JSON || c == col::BLOB,
-        "geometry" | "point" | "linestring" | "polygon" | "multipoint" | "multilinestring" | "multipolygon"
-        | "geometrycollection" => c == col::GEOMETRY,
+        "geometry" | "point" | "linestring" | "polygon" | "multipoint" | "multilinestring"
+        | "multipolygon" | "geometrycollection" => c == col::GEOMETRY,
         _ => true, // types we do not know (inet6, uuid, vector, ...): trust the binlog
     }
 }
@@ -99,9 +100,25 @@ pub fn resolve(
     }
     let mut columns = Vec::with_capacity(n);
     for (i, ty) in map.columns.iter().enumerate() {
-        let name = if full { md.names[i].clone() } else { table.map(|t| t.columns[i].name.clone()).unwrap_or_default() };
-        let cat_col = table.and_then(|t| if full { t.column(&name) } else { t.columns.get(i) });
-        let unsigned = md.unsigned.get(i).copied().flatten().or(cat_col.map(|c| c.unsigned)).unwrap_or(false);
+        let name = if full {
+            md.names[i].clone()
+        } else {
+            table.map(|t| t.columns[i].name.clone()).unwrap_or_default()
+        };
+        let cat_col = table.and_then(|t| {
+            if full {
+                t.column(&name)
+            } else {
+                t.columns.get(i)
+            }
+        });
+        let unsigned = md
+            .unsigned
+            .get(i)
+            .copied()
+            .flatten()
+            .or(cat_col.map(|c| c.unsigned))
+            .unwrap_or(false);
         let charset: Option<String> = md
             .collation
             .get(i)
@@ -110,7 +127,10 @@ pub fn resolve(
             .and_then(|id| catalog.charset_of_collation(id).map(str::to_string))
             .or_else(|| cat_col.and_then(|c| c.charset.clone()))
             .or_else(|| table.and_then(|t| t.charset.clone()));
-        let is_texty = matches!(ty.code, col::STRING | col::VARCHAR | col::VAR_STRING | col::BLOB);
+        let is_texty = matches!(
+            ty.code,
+            col::STRING | col::VARCHAR | col::VAR_STRING | col::BLOB
+        );
         let text = if is_texty {
             let cs = charset.as_deref().unwrap_or("utf8mb4");
             TextDecoding::for_charset(cs).ok_or_else(|| {
@@ -121,9 +141,16 @@ pub fn resolve(
         } else {
             TextDecoding::Utf8
         };
-        let from_md = if ty.code == col::ENUM { md.enum_values.get(i) } else { md.set_values.get(i) };
+        let from_md = if ty.code == col::ENUM {
+            md.enum_values.get(i)
+        } else {
+            md.set_values.get(i)
+        };
         let values: Vec<String> = match from_md.cloned().flatten() {
-            Some(v) => v.iter().map(|b| String::from_utf8_lossy(b).into_owned()).collect(),
+            Some(v) => v
+                .iter()
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .collect(),
             None => cat_col.map(|c| c.values.clone()).unwrap_or_default(),
         };
         if ty.is_enum_or_set() && values.is_empty() {
@@ -149,7 +176,11 @@ pub fn resolve(
             .map(|t| {
                 t.primary_key
                     .iter()
-                    .filter_map(|pk| columns.iter().position(|c: &ColumnDecode| c.name.eq_ignore_ascii_case(pk)))
+                    .filter_map(|pk| {
+                        columns
+                            .iter()
+                            .position(|c: &ColumnDecode| c.name.eq_ignore_ascii_case(pk))
+                    })
                     .collect()
             })
             .unwrap_or_default()

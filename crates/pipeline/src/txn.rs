@@ -80,7 +80,10 @@ impl TxnBuffer {
 
     /// Calls `f(index, head, tail)` for every row in order, then empties the
     /// buffer (the spill file is closed and so deleted).
-    pub fn drain<E>(&mut self, mut f: impl FnMut(u64, &[u8], &[u8]) -> Result<(), E>) -> Result<(), E>
+    pub fn drain<E>(
+        &mut self,
+        mut f: impl FnMut(u64, &[u8], &[u8]) -> Result<(), E>,
+    ) -> Result<(), E>
     where
         E: From<std::io::Error>,
     {
@@ -149,7 +152,14 @@ mod tests {
     fn collect(b: &mut TxnBuffer) -> Vec<(u64, String)> {
         let mut v = Vec::new();
         b.drain::<std::io::Error>(|i, h, t| {
-            v.push((i, format!("{}|{}", String::from_utf8_lossy(h), String::from_utf8_lossy(t))));
+            v.push((
+                i,
+                format!(
+                    "{}|{}",
+                    String::from_utf8_lossy(h),
+                    String::from_utf8_lossy(t)
+                ),
+            ));
             Ok(())
         })
         .unwrap();
@@ -169,7 +179,8 @@ mod tests {
     fn spills_past_the_cap_and_keeps_order() {
         let mut b = TxnBuffer::new(64, None);
         for i in 0..1000 {
-            b.push(format!("head{i}").as_bytes(), format!("tail{i}").as_bytes()).unwrap();
+            b.push(format!("head{i}").as_bytes(), format!("tail{i}").as_bytes())
+                .unwrap();
         }
         assert!(b.spilled_bytes() > 0);
         assert!(b.mem.len() <= 64);

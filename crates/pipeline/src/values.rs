@@ -52,7 +52,8 @@ fn need(b: &[u8], n: usize) -> R {
 fn payload(b: &[u8], prefix: usize) -> Result<&[u8], String> {
     need(b, prefix)?;
     let n = le(&b[..prefix]) as usize;
-    b.get(prefix..prefix + n).ok_or_else(|| "value shorter than its length prefix".to_string())
+    b.get(prefix..prefix + n)
+        .ok_or_else(|| "value shorter than its length prefix".to_string())
 }
 
 pub struct Renderer {
@@ -74,12 +75,20 @@ impl Renderer {
         match t.code {
             col::TINY => {
                 need(b, 1)?;
-                if c.unsigned { json::write_int(out, b[0]) } else { json::write_int(out, b[0] as i8) }
+                if c.unsigned {
+                    json::write_int(out, b[0])
+                } else {
+                    json::write_int(out, b[0] as i8)
+                }
             }
             col::SHORT => {
                 need(b, 2)?;
                 let v = u16::from_le_bytes([b[0], b[1]]);
-                if c.unsigned { json::write_int(out, v) } else { json::write_int(out, v as i16) }
+                if c.unsigned {
+                    json::write_int(out, v)
+                } else {
+                    json::write_int(out, v as i16)
+                }
             }
             col::INT24 => {
                 need(b, 3)?;
@@ -93,12 +102,20 @@ impl Renderer {
             col::LONG => {
                 need(b, 4)?;
                 let v = le(&b[..4]) as u32;
-                if c.unsigned { json::write_int(out, v) } else { json::write_int(out, v as i32) }
+                if c.unsigned {
+                    json::write_int(out, v)
+                } else {
+                    json::write_int(out, v as i32)
+                }
             }
             col::LONGLONG => {
                 need(b, 8)?;
                 let v = le(&b[..8]);
-                if c.unsigned { json::write_int(out, v) } else { json::write_int(out, v as i64) }
+                if c.unsigned {
+                    json::write_int(out, v)
+                } else {
+                    json::write_int(out, v as i64)
+                }
             }
             col::FLOAT => {
                 need(b, 4)?;
@@ -145,7 +162,12 @@ impl Renderer {
                 out.push(b'"');
                 date(out, (ym / 13) as u64, (ym % 13) as u64, (ymd & 31) as u64);
                 out.push(b' ');
-                clock(out, (hms >> 12) as u64, ((hms >> 6) & 63) as u64, (hms & 63) as u64);
+                clock(
+                    out,
+                    (hms >> 12) as u64,
+                    ((hms >> 6) & 63) as u64,
+                    (hms & 63) as u64,
+                );
                 fraction(out, micros, t.meta);
                 out.push(b'"');
             }
@@ -204,7 +226,12 @@ impl Renderer {
                     0 => json::write_str(out, ""),
                     i => match c.values.get(i - 1) {
                         Some(v) => json::write_str(out, v),
-                        None => return Err(format!("enum index {i} beyond the {} known values", c.values.len())),
+                        None => {
+                            return Err(format!(
+                                "enum index {i} beyond the {} known values",
+                                c.values.len()
+                            ))
+                        }
                     },
                 }
             }
@@ -222,7 +249,10 @@ impl Renderer {
                     }
                 }
                 if c.values.len() < 64 && bits >> c.values.len() != 0 {
-                    return Err(format!("set bits {bits:#x} beyond the {} known values", c.values.len()));
+                    return Err(format!(
+                        "set bits {bits:#x} beyond the {} known values",
+                        c.values.len()
+                    ));
                 }
                 out.push(b']');
             }
@@ -293,7 +323,9 @@ impl Renderer {
     /// MariaDB JSON (text): embedded as JSON when it parses, else as a string.
     fn json_text(&mut self, out: &mut Vec<u8>, c: &ColumnDecode, p: &[u8]) -> R {
         let s: &str = match c.text {
-            TextDecoding::Utf8 => std::str::from_utf8(p).map_err(|e| format!("invalid UTF-8: {e}"))?,
+            TextDecoding::Utf8 => {
+                std::str::from_utf8(p).map_err(|e| format!("invalid UTF-8: {e}"))?
+            }
             d => {
                 d.decode_into(p, &mut self.scratch)?;
                 &self.scratch
@@ -430,7 +462,25 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+/// Appends `v` as exactly `width` decimal digits (zero-padded).
+fn push_digits(out: &mut [u8; 96], len: &mut usize, v: u64, width: usize) -> R {
+    if *len + width > out.len() {
+        return Err("decimal wider than 65 digits".into());
+    }
+    let mut x = v;
+    for i in (0..width).rev() {
+        out[*len + i] = b'0' + (x % 10) as u8;
+        x /= 10;
+    }
+    if x != 0 {
+        return Err("corrupt decimal digits".into());
+    }
+    *len += width;
+    Ok(())
+}
+
 /// Packed DECIMAL(precision, scale) to its exact decimal text, scale kept.
+/// Works on the stack: this runs for every decimal cell.
 fn decimal(out: &mut Vec<u8>, b: &[u8], precision: u32, scale: u32) -> R {
     const DIG2BYTES: [usize; 10] = [0, 1, 1, 2, 2, 3, 3, 4, 4, 4];
     let size = sluice_binlog::rows::decimal_bin_size(precision, scale);
@@ -439,52 +489,55 @@ fn decimal(out: &mut Vec<u8>, b: &[u8], precision: u32, scale: u32) -> R {
         out.push(b'0');
         return Ok(());
     }
-    let mut buf = b[..size].to_vec();
+    if size > 40 {
+        return Err("decimal wider than 65 digits".into());
+    }
+    let mut buf = [0u8; 40];
+    buf[..size].copy_from_slice(&b[..size]);
     let negative = buf[0] & 0x80 == 0;
     buf[0] ^= 0x80;
     if negative {
-        for x in buf.iter_mut() {
+        for x in buf[..size].iter_mut() {
             *x ^= 0xFF;
         }
     }
     let intg = (precision - scale.min(precision)) as usize;
     let (intg0, intg0x) = (intg / 9, intg % 9);
     let (frac0, frac0x) = (scale as usize / 9, scale as usize % 9);
+    let (mut int_d, mut int_len) = ([0u8; 96], 0usize);
+    let (mut frac_d, mut frac_len) = ([0u8; 96], 0usize);
     let mut pos = 0;
-    let mut int_digits = String::new();
     if intg0x > 0 {
         let n = DIG2BYTES[intg0x];
-        int_digits.push_str(&be(&buf[pos..pos + n]).to_string());
+        push_digits(&mut int_d, &mut int_len, be(&buf[pos..pos + n]), intg0x)?;
         pos += n;
     }
     for _ in 0..intg0 {
-        let v = be(&buf[pos..pos + 4]);
-        if v > 999_999_999 {
-            return Err("corrupt decimal digits".into());
-        }
-        int_digits.push_str(&format!("{v:09}"));
+        push_digits(&mut int_d, &mut int_len, be(&buf[pos..pos + 4]), 9)?;
         pos += 4;
     }
-    let trimmed = int_digits.trim_start_matches('0');
-    let mut frac = String::new();
     for _ in 0..frac0 {
-        let v = be(&buf[pos..pos + 4]);
-        frac.push_str(&format!("{v:09}"));
+        push_digits(&mut frac_d, &mut frac_len, be(&buf[pos..pos + 4]), 9)?;
         pos += 4;
     }
     if frac0x > 0 {
         let n = DIG2BYTES[frac0x];
-        let v = be(&buf[pos..pos + n]);
-        frac.push_str(&format!("{v:0width$}", width = frac0x));
+        push_digits(&mut frac_d, &mut frac_len, be(&buf[pos..pos + n]), frac0x)?;
     }
-    let is_zero = trimmed.is_empty() && frac.bytes().all(|c| c == b'0');
+    let first = int_d[..int_len]
+        .iter()
+        .position(|&c| c != b'0')
+        .unwrap_or(int_len);
+    let int_part = &int_d[first..int_len];
+    let frac_part = &frac_d[..frac_len];
+    let is_zero = int_part.is_empty() && frac_part.iter().all(|&c| c == b'0');
     if negative && !is_zero {
         out.push(b'-');
     }
-    out.extend_from_slice(if trimmed.is_empty() { b"0" } else { trimmed.as_bytes() });
+    out.extend_from_slice(if int_part.is_empty() { b"0" } else { int_part });
     if scale > 0 {
         out.push(b'.');
-        out.extend_from_slice(frac.as_bytes());
+        out.extend_from_slice(frac_part);
     }
     Ok(())
 }
@@ -507,7 +560,9 @@ mod tests {
     }
 
     fn render(c: &ColumnDecode, b: &[u8]) -> String {
-        let mut r = Renderer::new(RenderOptions { null_zero_dates: false });
+        let mut r = Renderer::new(RenderOptions {
+            null_zero_dates: false,
+        });
         let mut out = Vec::new();
         r.render(&mut out, c, b).unwrap();
         String::from_utf8(out).unwrap()
@@ -535,6 +590,14 @@ mod tests {
         assert_eq!(render(&c, &[0x7F, 0xED, 0x29, 0x78, 0xA6]), "-1234567.89");
         // 0.00
         assert_eq!(render(&c, &[0x80, 0, 0, 0, 0]), "0.00");
+        // DECIMAL(20,10) 1234567890.0987654321: two full groups of nine
+        // after a leading partial one.
+        let c = column(col::NEWDECIMAL, (20 << 8) | 10);
+        let mut b = vec![0x80 | 0x01];
+        b.extend_from_slice(&234567890u32.to_be_bytes());
+        b.extend_from_slice(&98765432u32.to_be_bytes());
+        b.push(1);
+        assert_eq!(render(&c, &b), "1234567890.0987654321");
     }
 
     #[test]
@@ -543,31 +606,55 @@ mod tests {
         let ym = 2012 * 13 + 1;
         let v: i64 = (((ym << 5) | 1) << 17 | (22 << 12) | (32 << 6) | 34) + 0x80_0000_0000;
         let b = v.to_be_bytes();
-        assert_eq!(render(&column(col::DATETIME2, 0), &b[3..8]), "\"2012-01-01 22:32:34\"");
+        assert_eq!(
+            render(&column(col::DATETIME2, 0), &b[3..8]),
+            "\"2012-01-01 22:32:34\""
+        );
         let mut b6 = b[3..8].to_vec();
         b6.extend_from_slice(&[0x03, 0x64, 0x0E]); // 222222 µs
-        assert_eq!(render(&column(col::DATETIME2, 6), &b6), "\"2012-01-01 22:32:34.222222\"");
+        assert_eq!(
+            render(&column(col::DATETIME2, 6), &b6),
+            "\"2012-01-01 22:32:34.222222\""
+        );
         // TIMESTAMP2(4) 2012-01-01 22:32:34.1234 UTC
         let mut ts = 1325457154u32.to_be_bytes().to_vec();
         ts.extend_from_slice(&1234u16.to_be_bytes());
-        assert_eq!(render(&column(col::TIMESTAMP2, 4), &ts), "\"2012-01-01 22:32:34.1234\"");
-        assert_eq!(render(&column(col::TIMESTAMP2, 4), &[0, 0, 0, 0, 0, 0]), "\"0000-00-00 00:00:00.0000\"");
+        assert_eq!(
+            render(&column(col::TIMESTAMP2, 4), &ts),
+            "\"2012-01-01 22:32:34.1234\""
+        );
+        assert_eq!(
+            render(&column(col::TIMESTAMP2, 4), &[0, 0, 0, 0, 0, 0]),
+            "\"0000-00-00 00:00:00.0000\""
+        );
         // TIME2(0) -838:59:59 and 12:23:33
         let t = |h: i64, m: i64, s: i64| ((h << 12 | m << 6 | s) + 0x80_0000) as u32;
         let neg = (0x80_0000i64 - (838 << 12 | 59 << 6 | 59)) as u32;
-        assert_eq!(render(&column(col::TIME2, 0), &neg.to_be_bytes()[1..]), "\"-838:59:59\"");
-        assert_eq!(render(&column(col::TIME2, 0), &t(12, 23, 33).to_be_bytes()[1..]), "\"12:23:33\"");
+        assert_eq!(
+            render(&column(col::TIME2, 0), &neg.to_be_bytes()[1..]),
+            "\"-838:59:59\""
+        );
+        assert_eq!(
+            render(&column(col::TIME2, 0), &t(12, 23, 33).to_be_bytes()[1..]),
+            "\"12:23:33\""
+        );
         // DATE 0000-00-00 and 1979-10-01
         assert_eq!(render(&column(col::DATE, 0), &[0, 0, 0]), "\"0000-00-00\"");
         let d = (1979u32 << 9) | (10 << 5) | 1;
-        assert_eq!(render(&column(col::DATE, 0), &d.to_le_bytes()[..3]), "\"1979-10-01\"");
+        assert_eq!(
+            render(&column(col::DATE, 0), &d.to_le_bytes()[..3]),
+            "\"1979-10-01\""
+        );
     }
 
     #[test]
     fn zero_dates_as_null() {
-        let mut r = Renderer::new(RenderOptions { null_zero_dates: true });
+        let mut r = Renderer::new(RenderOptions {
+            null_zero_dates: true,
+        });
         let mut out = Vec::new();
-        r.render(&mut out, &column(col::DATE, 0), &[0, 0, 0]).unwrap();
+        r.render(&mut out, &column(col::DATE, 0), &[0, 0, 0])
+            .unwrap();
         assert_eq!(out, b"null");
     }
 
@@ -584,7 +671,9 @@ mod tests {
         let mut s = column(col::SET, 1);
         s.values = vec!["foo".into(), "bar".into(), "baz".into()];
         assert_eq!(render(&s, &[0b101]), r#"["foo","baz"]"#);
-        let mut r = Renderer::new(RenderOptions { null_zero_dates: false });
+        let mut r = Renderer::new(RenderOptions {
+            null_zero_dates: false,
+        });
         assert!(r.render(&mut Vec::new(), &e, &[9]).is_err());
     }
 
@@ -592,9 +681,18 @@ mod tests {
     fn floats_and_bits() {
         assert_eq!(render(&column(col::FLOAT, 4), &1.5f32.to_le_bytes()), "1.5");
         assert_eq!(render(&column(col::FLOAT, 4), &0.1f32.to_le_bytes()), "0.1");
-        assert_eq!(render(&column(col::DOUBLE, 8), &123.4321f64.to_le_bytes()), "123.4321");
-        assert_eq!(render(&column(col::BIT, 64), &[0xFF; 8]), "18446744073709551615");
-        assert_eq!(render(&column(col::BIT, 24), &[0xE3, 0x8E, 0x56]), "14913110");
+        assert_eq!(
+            render(&column(col::DOUBLE, 8), &123.4321f64.to_le_bytes()),
+            "123.4321"
+        );
+        assert_eq!(
+            render(&column(col::BIT, 64), &[0xFF; 8]),
+            "18446744073709551615"
+        );
+        assert_eq!(
+            render(&column(col::BIT, 24), &[0xE3, 0x8E, 0x56]),
+            "14913110"
+        );
     }
 
     #[test]

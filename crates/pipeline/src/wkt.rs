@@ -23,14 +23,22 @@ impl<'a> Wkb<'a> {
     fn u32(&mut self, little: bool) -> Result<u32, String> {
         let b = self.take(4)?;
         let a = [b[0], b[1], b[2], b[3]];
-        Ok(if little { u32::from_le_bytes(a) } else { u32::from_be_bytes(a) })
+        Ok(if little {
+            u32::from_le_bytes(a)
+        } else {
+            u32::from_be_bytes(a)
+        })
     }
 
     fn f64(&mut self, little: bool) -> Result<f64, String> {
         let b = self.take(8)?;
         let mut a = [0u8; 8];
         a.copy_from_slice(b);
-        Ok(if little { f64::from_le_bytes(a) } else { f64::from_be_bytes(a) })
+        Ok(if little {
+            f64::from_le_bytes(a)
+        } else {
+            f64::from_be_bytes(a)
+        })
     }
 
     fn coords(&mut self, little: bool, out: &mut String) -> Result<(), String> {
@@ -174,7 +182,10 @@ mod tests {
         }
         let mut s = String::new();
         Wkb::new(&g).geometry(&mut s).unwrap();
-        assert_eq!(s, "GEOMETRYCOLLECTION (POINT (1 1), LINESTRING (0 1.5, 1 2))");
+        assert_eq!(
+            s,
+            "GEOMETRYCOLLECTION (POINT (1 1), LINESTRING (0 1.5, 1 2))"
+        );
         let mut mp = vec![1];
         mp.extend_from_slice(&4u32.to_le_bytes());
         mp.extend_from_slice(&1u32.to_le_bytes());

@@ -45,8 +45,16 @@ pub async fn capture_catalog(conn: &mut Conn) -> Result<Catalog, CaptureError> {
 }
 
 /// Captures one table; `None` if it does not exist (any more).
-pub async fn capture_table(conn: &mut Conn, db: &str, table: &str) -> Result<Option<Table>, CaptureError> {
-    let filter = format!("TABLE_SCHEMA = '{}' AND TABLE_NAME = '{}'", escape(db), escape(table));
+pub async fn capture_table(
+    conn: &mut Conn,
+    db: &str,
+    table: &str,
+) -> Result<Option<Table>, CaptureError> {
+    let filter = format!(
+        "TABLE_SCHEMA = '{}' AND TABLE_NAME = '{}'",
+        escape(db),
+        escape(table)
+    );
     Ok(capture_tables(conn, &filter).await?.into_iter().next())
 }
 
@@ -85,7 +93,8 @@ async fn capture_tables(conn: &mut Conn, filter: &str) -> Result<Vec<Table>, Cap
         let mut m = HashMap::new();
         for r in rows {
             // MariaDB lists charset-less UCA-14 collation templates: skip them.
-            if let (Some(name), Some(cs)) = (text(&r, 0, "COLLATIONS")?, text(&r, 1, "COLLATIONS")?) {
+            if let (Some(name), Some(cs)) = (text(&r, 0, "COLLATIONS")?, text(&r, 1, "COLLATIONS")?)
+            {
                 m.insert(name, cs);
             }
         }
@@ -124,7 +133,12 @@ async fn capture_tables(conn: &mut Conn, filter: &str) -> Result<Vec<Table>, Cap
         let data_type = required(&r, 3, "COLUMNS.DATA_TYPE")?.to_ascii_lowercase();
         let column_type = required(&r, 4, "COLUMNS.COLUMN_TYPE")?;
         let mut charset = text(&r, 5, "COLUMNS.CHARACTER_SET_NAME")?;
-        if charset.is_none() && matches!(data_type.as_str(), "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob") {
+        if charset.is_none()
+            && matches!(
+                data_type.as_str(),
+                "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob"
+            )
+        {
             charset = Some("binary".into());
         }
         let values = if data_type == "enum" || data_type == "set" {
@@ -149,9 +163,14 @@ async fn capture_tables(conn: &mut Conn, filter: &str) -> Result<Vec<Table>, Cap
         ))
         .await?;
     for r in rows {
-        let k = key(&required(&r, 0, "KEY_COLUMN_USAGE")?, &required(&r, 1, "KEY_COLUMN_USAGE")?);
+        let k = key(
+            &required(&r, 0, "KEY_COLUMN_USAGE")?,
+            &required(&r, 1, "KEY_COLUMN_USAGE")?,
+        );
         if let Some(&ti) = index.get(&k) {
-            tables[ti].primary_key.push(required(&r, 2, "KEY_COLUMN_USAGE.COLUMN_NAME")?);
+            tables[ti]
+                .primary_key
+                .push(required(&r, 2, "KEY_COLUMN_USAGE.COLUMN_NAME")?);
         }
     }
     // MariaDB's JSON is LONGTEXT guarded by CHECK (json_valid(`col`)).

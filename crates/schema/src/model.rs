@@ -29,7 +29,9 @@ pub struct Table {
 
 impl Table {
     pub fn column(&self, name: &str) -> Option<&Column> {
-        self.columns.iter().find(|c| c.name.eq_ignore_ascii_case(name))
+        self.columns
+            .iter()
+            .find(|c| c.name.eq_ignore_ascii_case(name))
     }
 }
 
@@ -119,7 +121,10 @@ mod tests {
 
     #[test]
     fn enum_values() {
-        assert_eq!(parse_enum_values("enum('foo','bar','baz')"), vec!["foo", "bar", "baz"]);
+        assert_eq!(
+            parse_enum_values("enum('foo','bar','baz')"),
+            vec!["foo", "bar", "baz"]
+        );
         assert_eq!(parse_enum_values("set('a''b','c,d')"), vec!["a'b", "c,d"]);
         assert_eq!(parse_enum_values("enum('')"), vec![""]);
         assert!(parse_enum_values("int(11)").is_empty());

@@ -3,6 +3,7 @@
 
 mod file;
 mod stdout;
+mod writer;
 
 pub use file::FileSink;
 pub use stdout::StdoutSink;

@@ -16,7 +16,11 @@ pub struct OptionSpec {
 }
 
 const fn opt(name: &'static str, default: &'static str, help: &'static str) -> OptionSpec {
-    OptionSpec { name, default, help }
+    OptionSpec {
+        name,
+        default,
+        help,
+    }
 }
 
 /// Every option sluice accepts. The names are Maxwell's where Maxwell has one.
@@ -33,6 +37,7 @@ pub const OPTIONS: &[OptionSpec] = &[
     opt("producer", "stdout", "where rows go: stdout | file"),
     opt("output_file", "", "file to append to, with producer=file"),
     opt("init_position", "", "start at FILE:POSITION instead of the server's current position"),
+    opt("stop_position", "", "exit 0 once every event before FILE:POSITION is written (replays, benchmarks)"),
     opt("output_binlog_position", "false", "add \"position\": \"FILE:OFFSET\" (the commit's end) to each row"),
     opt("output_gtid_position", "false", "add \"gtid\" of the transaction to each row"),
     opt("output_commit_info", "true", "add \"xid\" and \"commit\": true (last row of a transaction)"),
@@ -56,11 +61,22 @@ pub const OPTIONS: &[OptionSpec] = &[
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("unknown option '{name}' (from {origin}); run with --help for the list{hint}")]
-    Unknown { name: String, origin: String, hint: String },
+    Unknown {
+        name: String,
+        origin: String,
+        hint: String,
+    },
     #[error("option '{name}' (from {origin}): {message}")]
-    Bad { name: String, origin: String, message: String },
+    Bad {
+        name: String,
+        origin: String,
+        message: String,
+    },
     #[error("cannot read config file {path}: {source}")]
-    File { path: String, source: std::io::Error },
+    File {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Usage(String),
 }
@@ -76,6 +92,7 @@ pub struct Config {
     pub replica_server_id: u32,
     pub producer: Producer,
     pub init_position: Option<BinlogPosition>,
+    pub stop_position: Option<BinlogPosition>,
     pub output: OutputConfig,
     pub heartbeat: Duration,
     pub connect_timeout: Duration,
@@ -101,7 +118,10 @@ fn spec(name: &str) -> Option<&'static OptionSpec> {
 }
 
 fn suggestion(name: &str) -> String {
-    let near = OPTIONS.iter().map(|o| (edit_distance(name, o.name), o.name)).min();
+    let near = OPTIONS
+        .iter()
+        .map(|o| (edit_distance(name, o.name), o.name))
+        .min();
     match near {
         Some((d, n)) if d <= 3 => format!(" (did you mean '{n}'?)"),
         _ => String::new(),
@@ -114,7 +134,11 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, ca) in a.chars().enumerate() {
         let mut cur = vec![i + 1];
         for (j, cb) in b.iter().enumerate() {
-            cur.push((prev[j] + usize::from(ca != *cb)).min(prev[j + 1] + 1).min(cur[j] + 1));
+            cur.push(
+                (prev[j] + usize::from(ca != *cb))
+                    .min(prev[j + 1] + 1)
+                    .min(cur[j] + 1),
+            );
         }
         prev = cur;
     }
@@ -150,7 +174,12 @@ fn parse_properties(text: &str, path: &str, raw: &mut Raw) -> Result<(), ConfigE
         let (k, v) = line
             .split_once('=')
             .or_else(|| line.split_once(':'))
-            .ok_or_else(|| ConfigError::Usage(format!("{path}:{}: expected key=value, found '{line}'", n + 1)))?;
+            .ok_or_else(|| {
+                ConfigError::Usage(format!(
+                    "{path}:{}: expected key=value, found '{line}'",
+                    n + 1
+                ))
+            })?;
         raw.set(k.trim(), v.trim().to_string(), format!("{path}:{}", n + 1))?;
     }
     Ok(())
@@ -169,7 +198,9 @@ pub fn parse(args: &[String], env: &BTreeMap<String, String>) -> Result<Parsed, 
             return Ok(Parsed::Version);
         }
         let Some(body) = a.strip_prefix("--") else {
-            return Err(ConfigError::Usage(format!("unexpected argument '{a}': options look like --name=value")));
+            return Err(ConfigError::Usage(format!(
+                "unexpected argument '{a}': options look like --name=value"
+            )));
         };
         let (name, value) = match body.split_once('=') {
             Some((n, v)) => (n.to_string(), v.to_string()),
@@ -225,7 +256,10 @@ impl Get<'_> {
     fn str(&self, name: &'static str) -> (String, String) {
         match self.0.values.get(name) {
             Some((v, o)) => (v.clone(), o.clone()),
-            None => (spec(name).map(|s| s.default).unwrap_or("").to_string(), "default".into()),
+            None => (
+                spec(name).map(|s| s.default).unwrap_or("").to_string(),
+                "default".into(),
+            ),
         }
     }
 
@@ -242,13 +276,19 @@ impl Get<'_> {
         match v.to_ascii_lowercase().as_str() {
             "true" | "1" | "yes" | "on" => Ok(true),
             "false" | "0" | "no" | "off" => Ok(false),
-            _ => Err(Self::bad(name, o, format!("'{v}' is not a boolean; use true or false"))),
+            _ => Err(Self::bad(
+                name,
+                o,
+                format!("'{v}' is not a boolean; use true or false"),
+            )),
         }
     }
 
     fn num<T: std::str::FromStr>(&self, name: &'static str, what: &str) -> Result<T, ConfigError> {
         let (v, o) = self.str(name);
-        v.trim().parse::<T>().map_err(|_| Self::bad(name, o, format!("'{v}' is not {what}")))
+        v.trim()
+            .parse::<T>()
+            .map_err(|_| Self::bad(name, o, format!("'{v}' is not {what}")))
     }
 }
 
@@ -256,11 +296,19 @@ fn build(raw: &Raw) -> Result<Config, ConfigError> {
     let g = Get(raw);
     let port: u16 = g.num("port", "a port number (1-65535)")?;
     if port == 0 {
-        return Err(Get::bad("port", g.str("port").1, "0 is not a port number (1-65535)".into()));
+        return Err(Get::bad(
+            "port",
+            g.str("port").1,
+            "0 is not a port number (1-65535)".into(),
+        ));
     }
     let replica_server_id: u32 = g.num("replica_server_id", "a server id (1-4294967295)")?;
     if replica_server_id == 0 {
-        return Err(Get::bad("replica_server_id", g.str("replica_server_id").1, "0 is not allowed; pick an id no other replica of the server uses".into()));
+        return Err(Get::bad(
+            "replica_server_id",
+            g.str("replica_server_id").1,
+            "0 is not allowed; pick an id no other replica of the server uses".into(),
+        ));
     }
     let (producer_name, producer_origin) = g.str("producer");
     let producer = match producer_name.as_str() {
@@ -268,14 +316,29 @@ fn build(raw: &Raw) -> Result<Config, ConfigError> {
         "file" => {
             let (f, _) = g.str("output_file");
             if f.is_empty() {
-                return Err(Get::bad("output_file", "default".into(), "producer=file needs --output_file=PATH".into()));
+                return Err(Get::bad(
+                    "output_file",
+                    "default".into(),
+                    "producer=file needs --output_file=PATH".into(),
+                ));
             }
             Producer::File(PathBuf::from(f))
         }
-        "kafka" | "redis" | "rabbitmq" | "nats" | "kinesis" | "sqs" | "sns" | "pubsub" | "bigquery" | "profiler" | "none" => {
-            return Err(Get::bad("producer", producer_origin, format!("producer '{producer_name}' is not available in this version; use stdout or file")))
+        "kafka" | "redis" | "rabbitmq" | "nats" | "kinesis" | "sqs" | "sns" | "pubsub"
+        | "bigquery" | "profiler" | "none" => return Err(Get::bad(
+            "producer",
+            producer_origin,
+            format!(
+                "producer '{producer_name}' is not available in this version; use stdout or file"
+            ),
+        )),
+        other => {
+            return Err(Get::bad(
+                "producer",
+                producer_origin,
+                format!("'{other}' is not a producer; use stdout or file"),
+            ))
         }
-        other => return Err(Get::bad("producer", producer_origin, format!("'{other}' is not a producer; use stdout or file"))),
     };
     let (ip, ip_origin) = g.str("init_position");
     let init_position = if ip.is_empty() {
@@ -283,11 +346,19 @@ fn build(raw: &Raw) -> Result<Config, ConfigError> {
     } else {
         Some(BinlogPosition::parse(&ip).map_err(|m| Get::bad("init_position", ip_origin, m))?)
     };
+    let (sp, sp_origin) = g.str("stop_position");
+    let stop_position = if sp.is_empty() {
+        None
+    } else {
+        Some(BinlogPosition::parse(&sp).map_err(|m| Get::bad("stop_position", sp_origin, m))?)
+    };
     let (ex, ex_origin) = g.str("exclude_columns");
     let exclude_columns = ex
         .split(',')
         .filter(|s| !s.trim().is_empty())
-        .map(|s| ColumnPattern::parse(s).map_err(|m| Get::bad("exclude_columns", ex_origin.clone(), m)))
+        .map(|s| {
+            ColumnPattern::parse(s).map_err(|m| Get::bad("exclude_columns", ex_origin.clone(), m))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     let output = OutputConfig {
         binlog_position: g.bool("output_binlog_position")?,
@@ -306,17 +377,32 @@ fn build(raw: &Raw) -> Result<Config, ConfigError> {
     };
     let heartbeat_ms: u64 = g.num("binlog_heartbeat_period_ms", "a number of milliseconds")?;
     if !(100..=4_294_967).contains(&heartbeat_ms) {
-        return Err(Get::bad("binlog_heartbeat_period_ms", g.str("binlog_heartbeat_period_ms").1, "must be between 100 and 4294967 ms".into()));
+        return Err(Get::bad(
+            "binlog_heartbeat_period_ms",
+            g.str("binlog_heartbeat_period_ms").1,
+            "must be between 100 and 4294967 ms".into(),
+        ));
     }
     let connect_ms: u64 = g.num("mysql_connect_timeout_ms", "a number of milliseconds")?;
     let txn_buffer_bytes: usize = g.num("txn_buffer_bytes", "a number of bytes")?;
     if txn_buffer_bytes < 4096 {
-        return Err(Get::bad("txn_buffer_bytes", g.str("txn_buffer_bytes").1, "must be at least 4096".into()));
+        return Err(Get::bad(
+            "txn_buffer_bytes",
+            g.str("txn_buffer_bytes").1,
+            "must be at least 4096".into(),
+        ));
     }
     let (tmp, _) = g.str("tmp_dir");
     let (log_level, lo) = g.str("log_level");
-    if !matches!(log_level.as_str(), "error" | "warn" | "info" | "debug" | "trace") {
-        return Err(Get::bad("log_level", lo, format!("'{log_level}' is not one of error, warn, info, debug, trace")));
+    if !matches!(
+        log_level.as_str(),
+        "error" | "warn" | "info" | "debug" | "trace"
+    ) {
+        return Err(Get::bad(
+            "log_level",
+            lo,
+            format!("'{log_level}' is not one of error, warn, info, debug, trace"),
+        ));
     }
     Ok(Config {
         host: g.str("host").0,
@@ -328,11 +414,16 @@ fn build(raw: &Raw) -> Result<Config, ConfigError> {
         replica_server_id,
         producer,
         init_position,
+        stop_position,
         output,
         heartbeat: Duration::from_millis(heartbeat_ms),
         connect_timeout: Duration::from_millis(connect_ms.max(100)),
         txn_buffer_bytes,
-        tmp_dir: if tmp.is_empty() { None } else { Some(PathBuf::from(tmp)) },
+        tmp_dir: if tmp.is_empty() {
+            None
+        } else {
+            Some(PathBuf::from(tmp))
+        },
         log_level,
     })
 }
@@ -344,7 +435,11 @@ pub fn help() -> String {
          Options (the same names work in --config files and, with env_config_prefix, in the environment):\n",
     );
     for o in OPTIONS {
-        let d = if o.default.is_empty() { String::new() } else { format!(" [default: {}]", o.default) };
+        let d = if o.default.is_empty() {
+            String::new()
+        } else {
+            format!(" [default: {}]", o.default)
+        };
         s.push_str(&format!("  --{:<28} {}{}\n", o.name, o.help, d));
     }
     s
@@ -379,7 +474,16 @@ mod tests {
 
     #[test]
     fn both_argument_forms() {
-        let c = run(&["--host", "db1", "--port=3307", "--output_xoffset", "--producer=file", "--output_file", "/tmp/x"]).unwrap();
+        let c = run(&[
+            "--host",
+            "db1",
+            "--port=3307",
+            "--output_xoffset",
+            "--producer=file",
+            "--output_file",
+            "/tmp/x",
+        ])
+        .unwrap();
         assert_eq!(c.host, "db1");
         assert_eq!(c.port, 3307);
         assert!(c.output.xoffset);
@@ -389,11 +493,17 @@ mod tests {
     #[test]
     fn unknown_and_bad_values_name_the_option() {
         let e = run(&["--hots=x"]).unwrap_err().to_string();
-        assert!(e.contains("'hots'") && e.contains("did you mean 'host'"), "{e}");
+        assert!(
+            e.contains("'hots'") && e.contains("did you mean 'host'"),
+            "{e}"
+        );
         let e = run(&["--port=abc"]).unwrap_err().to_string();
         assert!(e.contains("'port'") && e.contains("abc"), "{e}");
         let e = run(&["--output_nulls=maybe"]).unwrap_err().to_string();
-        assert!(e.contains("output_nulls") && e.contains("true or false"), "{e}");
+        assert!(
+            e.contains("output_nulls") && e.contains("true or false"),
+            "{e}"
+        );
         let e = run(&["--producer=file"]).unwrap_err().to_string();
         assert!(e.contains("output_file"), "{e}");
         let e = run(&["--init_position=nope"]).unwrap_err().to_string();
@@ -407,22 +517,39 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("sluice-cfg-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let f = dir.join("config.properties");
-        std::fs::write(&f, "# comment\nhost=fromfile\nport=1111\nuser=u1\nenv_config_prefix=SLX_\n").unwrap();
+        std::fs::write(
+            &f,
+            "# comment\nhost=fromfile\nport=1111\nuser=u1\nenv_config_prefix=SLX_\n",
+        )
+        .unwrap();
         let mut env = BTreeMap::new();
         env.insert("SLX_PORT".to_string(), "2222".to_string());
         env.insert("SLX_USER".to_string(), "fromenv".to_string());
         env.insert("OTHER".to_string(), "x".to_string());
-        let p = parse(&args(&["--config", f.to_str().unwrap(), "--user=fromcli"]), &env).unwrap();
+        let p = parse(
+            &args(&["--config", f.to_str().unwrap(), "--user=fromcli"]),
+            &env,
+        )
+        .unwrap();
         let Parsed::Run(c) = p else { panic!() };
         assert_eq!(c.host, "fromfile");
         assert_eq!(c.port, 2222);
         assert_eq!(c.user, "fromcli");
         std::fs::write(&f, "hostt=x\n").unwrap();
-        let e = parse(&args(&["--config", f.to_str().unwrap()]), &env).err().unwrap().to_string();
-        assert!(e.contains("hostt") && e.contains("config.properties:1"), "{e}");
+        let e = parse(&args(&["--config", f.to_str().unwrap()]), &env)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("hostt") && e.contains("config.properties:1"),
+            "{e}"
+        );
         let mut env = BTreeMap::new();
         env.insert("SLX_PORT".to_string(), "zz".to_string());
-        let e = parse(&args(&["--env_config_prefix=SLX_"]), &env).err().unwrap().to_string();
+        let e = parse(&args(&["--env_config_prefix=SLX_"]), &env)
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains("SLX_PORT"), "{e}");
     }
 

@@ -27,7 +27,10 @@ fn main() -> ExitCode {
     };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(tracing_subscriber::EnvFilter::new(format!("{},mysql_async=warn", cfg.log_level)))
+        .with_env_filter(tracing_subscriber::EnvFilter::new(format!(
+            "{},mysql_async=warn",
+            cfg.log_level
+        )))
         .init();
     match run::run(*cfg) {
         Ok(()) => ExitCode::SUCCESS,

@@ -25,7 +25,11 @@ struct LiveSchema {
 impl SchemaSource for LiveSchema {
     fn recapture(&mut self, database: &str, table: &str) -> Result<Option<Table>, String> {
         self.handle
-            .block_on(sluice_schema::capture_table(&mut self.conn, database, table))
+            .block_on(sluice_schema::capture_table(
+                &mut self.conn,
+                database,
+                table,
+            ))
             .map_err(|e| e.to_string())
     }
 }
@@ -84,7 +88,7 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
     })?;
 
     let sink: Box<dyn Sink> = match &cfg.producer {
-        Producer::Stdout => Box::new(StdoutSink::new()),
+        Producer::Stdout => Box::new(StdoutSink::new()?),
         Producer::File(p) => Box::new(FileSink::open(p)?),
     };
     let session_opts = SessionOptions {
@@ -97,7 +101,7 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
         heartbeat: cfg.heartbeat,
         connect_timeout: cfg.connect_timeout,
     };
-    let (tx, mut rx) = mpsc::channel::<Event>(1024);
+    let (tx, mut rx) = mpsc::channel::<Vec<Event>>(64);
     let proc_opts = ProcessorOptions {
         output: cfg.output.clone(),
         txn_memory_bytes: cfg.txn_buffer_bytes,
@@ -108,28 +112,41 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
         handle: rt.handle().clone(),
     };
     let (start_file, start_offset) = (start.file.clone(), start.offset);
+    let stop_at = cfg.stop_position.clone();
     let processor = std::thread::Builder::new()
         .name("processor".into())
         .spawn(move || -> anyhow::Result<u64> {
             let mut p = Processor::new(proc_opts, sink, schema, catalog, &start_file, start_offset);
             loop {
-                let ev = match rx.try_recv() {
-                    Ok(ev) => ev,
+                let batch = match rx.try_recv() {
+                    Ok(b) => b,
                     Err(mpsc::error::TryRecvError::Empty) => {
                         // Caught up with the binlog: make what we wrote visible.
                         p.sink_mut().flush()?;
                         match rx.blocking_recv() {
-                            Some(ev) => ev,
+                            Some(b) => b,
                             None => break,
                         }
                     }
                     Err(mpsc::error::TryRecvError::Disconnected) => break,
                 };
-                p.handle(&ev)?;
+                for ev in &batch {
+                    p.handle(ev)?;
+                    if let Some(stop) = &stop_at {
+                        if p.reached(&stop.file, stop.offset) {
+                            tracing::info!(position = %p.position(), "stop_position reached");
+                            p.sink_mut().flush()?;
+                            return Ok(p.rows_emitted());
+                        }
+                    }
+                }
             }
             p.sink_mut().flush()?;
             if p.buffered_rows() > 0 {
-                tracing::info!(rows = p.buffered_rows(), "uncommitted transaction at shutdown not emitted");
+                tracing::info!(
+                    rows = p.buffered_rows(),
+                    "uncommitted transaction at shutdown not emitted"
+                );
             }
             tracing::info!(position = %p.position(), rows = p.rows_emitted(), "processor stopped");
             Ok(p.rows_emitted())
@@ -141,17 +158,24 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot start replication from {addr} at {start}"))?;
         tracing::info!(position = %start, "streaming");
+        let mut batch = Vec::with_capacity(256);
         let shutdown = shutdown_signal();
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
-                ev = session.next_event() => {
-                    let ev = ev.with_context(|| format!("reading the binlog from {addr} (file {})", session.current_file()))?;
-                    if tx.send(ev).await.is_err() {
+                res = session.next_batch(&mut batch, 256) => {
+                    // Events read before an error are still delivered.
+                    let full = std::mem::take(&mut batch);
+                    if !full.is_empty() && tx.send(full).await.is_err() {
+                        return anyhow::Ok(());
+                    }
+                    res.with_context(|| format!("reading the binlog from {addr} (file {})", session.current_file()))?;
+                    if tx.is_closed() {
                         // The processor stopped; its error is the one to report.
                         return anyhow::Ok(());
                     }
                 }
+                _ = tx.closed() => return anyhow::Ok(()),
                 _ = &mut shutdown => {
                     tracing::info!("signal received: stopping");
                     return anyhow::Ok(());

@@ -14,8 +14,14 @@ use serde_json::Value;
 
 /// Files not run here, with the reason.
 const SKIPPED: &[(&str, &str)] = &[
-    ("test_javascript_filters", "needs JavaScript filters, a later feature"),
-    ("test_javascript_filters_rich_values", "needs JavaScript filters, a later feature"),
+    (
+        "test_javascript_filters",
+        "needs JavaScript filters, a later feature",
+    ),
+    (
+        "test_javascript_filters_rich_values",
+        "needs JavaScript filters, a later feature",
+    ),
     // bootstrap-* files (not test_*) need bootstrapping, a later feature.
 ];
 
@@ -23,7 +29,11 @@ fn corpus_dir() -> PathBuf {
     let d = std::env::var("SLUICE_CONFORMANCE_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|_| repo_root().join("../shared/conformance/maxwell/sql/json"));
-    assert!(d.is_dir(), "conformance corpus not found at {} (set SLUICE_CONFORMANCE_DIR)", d.display());
+    assert!(
+        d.is_dir(),
+        "conformance corpus not found at {} (set SLUICE_CONFORMANCE_DIR)",
+        d.display()
+    );
     d
 }
 
@@ -123,7 +133,10 @@ fn normalize(mut v: Value, lowercase_keys: bool) -> Value {
         if lowercase_keys {
             for part in ["data", "old"] {
                 if let Some(Value::Object(inner)) = m.get_mut(part) {
-                    let lowered = inner.iter().map(|(k, v)| (k.to_lowercase(), v.clone())).collect();
+                    let lowered = inner
+                        .iter()
+                        .map(|(k, v)| (k.to_lowercase(), v.clone()))
+                        .collect();
                     *inner = lowered;
                 }
             }
@@ -140,8 +153,17 @@ fn created_databases(items: &[Item]) -> Vec<String> {
                 let lower = s.to_lowercase();
                 let rest = lower.strip_prefix("create database ")?;
                 let rest = rest.strip_prefix("if not exists ").unwrap_or(rest);
-                let name: String = rest.trim().trim_end_matches(';').trim_matches('`').to_string();
-                Some(name.split_whitespace().next()?.trim_matches('`').to_string())
+                let name: String = rest
+                    .trim()
+                    .trim_end_matches(';')
+                    .trim_matches('`')
+                    .to_string();
+                Some(
+                    name.split_whitespace()
+                        .next()?
+                        .trim_matches('`')
+                        .to_string(),
+                )
             }
             _ => None,
         })
@@ -157,28 +179,46 @@ fn run_file(name: &str, text: &str) -> Result<usize, String> {
             Item::Expect(j) => Some(j),
             _ => None,
         })
-        .map(|j| serde_json::from_str(&quote_bare_keys(j)).map_err(|e| format!("cannot parse expectation {j}: {e}")))
+        .map(|j| {
+            serde_json::from_str(&quote_bare_keys(j))
+                .map_err(|e| format!("cannot parse expectation {j}: {e}"))
+        })
         .collect::<Result<_, _>>()?;
     let lowercase = name == "test_case_insensitive";
-    let expected: Vec<Value> = expected.into_iter().map(|v| normalize(v, lowercase)).collect();
+    let expected: Vec<Value> = expected
+        .into_iter()
+        .map(|v| normalize(v, lowercase))
+        .collect();
     let rt = runtime();
     let mut conn = rt.block_on(root_conn());
     rt.block_on(async {
         // Files that use the shared `test` database get a fresh one.
-        conn.query_drop("DROP DATABASE IF EXISTS test").await.map_err(|e| e.to_string())?;
-        conn.query_drop("CREATE DATABASE test").await.map_err(|e| e.to_string())?;
+        conn.query_drop("DROP DATABASE IF EXISTS test")
+            .await
+            .map_err(|e| e.to_string())?;
+        conn.query_drop("CREATE DATABASE test")
+            .await
+            .map_err(|e| e.to_string())?;
         for db in created_databases(&items) {
-            conn.query_drop(format!("DROP DATABASE IF EXISTS `{db}`")).await.map_err(|e| e.to_string())?;
+            conn.query_drop(format!("DROP DATABASE IF EXISTS `{db}`"))
+                .await
+                .map_err(|e| e.to_string())?;
         }
         // Maxwell's expectations come from MySQL 5.7's non-strict
         // NO_ZERO_IN_DATE, which stores '0003-00-00' as a zero date (with a
         // warning); MariaDB's default would store it as given.
-        conn.query_drop("SET SESSION sql_mode = 'NO_ZERO_IN_DATE,NO_ENGINE_SUBSTITUTION'").await.map_err(|e| e.to_string())?;
+        conn.query_drop("SET SESSION sql_mode = 'NO_ZERO_IN_DATE,NO_ENGINE_SUBSTITUTION'")
+            .await
+            .map_err(|e| e.to_string())?;
         if name == "test_minimal" {
-            conn.query_drop("SET SESSION binlog_row_image = 'MINIMAL'").await.map_err(|e| e.to_string())?;
+            conn.query_drop("SET SESSION binlog_row_image = 'MINIMAL'")
+                .await
+                .map_err(|e| e.to_string())?;
         }
         if name == "test_row_query_log_is_on" {
-            conn.query_drop("SET SESSION binlog_annotate_row_events = ON").await.map_err(|e| e.to_string())?;
+            conn.query_drop("SET SESSION binlog_annotate_row_events = ON")
+                .await
+                .map_err(|e| e.to_string())?;
         }
         Ok::<_, String>(())
     })?;
@@ -217,7 +257,9 @@ fn run_file(name: &str, text: &str) -> Result<usize, String> {
         k
     };
     if failure.is_none() {
-        wait_for(Duration::from_secs(20), || matched(&read_lines(&out)) == expected.len());
+        wait_for(Duration::from_secs(20), || {
+            matched(&read_lines(&out)) == expected.len()
+        });
     }
     let output = stop(child);
     if let Some(f) = failure {
@@ -229,7 +271,11 @@ fn run_file(name: &str, text: &str) -> Result<usize, String> {
         return Err(format!(
             "event #{k} not found in order: {}\nsluice wrote:\n{}\nstderr:\n{}",
             expected[k],
-            lines.iter().map(|l| l.to_string()).collect::<Vec<_>>().join("\n"),
+            lines
+                .iter()
+                .map(|l| l.to_string())
+                .collect::<Vec<_>>()
+                .join("\n"),
             String::from_utf8_lossy(&output.stderr)
         ));
     }
@@ -246,7 +292,10 @@ fn maxwell_json_corpus() {
         .filter(|n| n.starts_with("test_"))
         .collect();
     files.sort();
-    assert!(files.len() >= 20, "expected the whole corpus, found {files:?}");
+    assert!(
+        files.len() >= 20,
+        "expected the whole corpus, found {files:?}"
+    );
     let mut failures = Vec::new();
     let mut events = 0;
     for f in &files {
@@ -263,12 +312,20 @@ fn maxwell_json_corpus() {
             Err(e) => failures.push(format!("{f}: {e}")),
         }
     }
-    assert!(failures.is_empty(), "{} conformance file(s) failed:\n\n{}", failures.len(), failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "{} conformance file(s) failed:\n\n{}",
+        failures.len(),
+        failures.join("\n\n")
+    );
     assert!(events > 50, "only {events} events checked");
 }
 
 #[test]
 fn bare_keys_are_quoted() {
-    let v: Value = serde_json::from_str(&quote_bare_keys(r#"{database:"d", data: {"id": 1, x_y: "a:b, c: d"}}"#)).unwrap();
+    let v: Value = serde_json::from_str(&quote_bare_keys(
+        r#"{database:"d", data: {"id": 1, x_y: "a:b, c: d"}}"#,
+    ))
+    .unwrap();
     assert_eq!(v["data"]["x_y"], "a:b, c: d");
 }

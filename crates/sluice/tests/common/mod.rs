@@ -10,11 +10,17 @@ use std::time::{Duration, Instant};
 use mysql_async::prelude::Queryable;
 
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repo root")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repo root")
 }
 
 pub fn mysql_port() -> u16 {
-    std::env::var("SLUICE_MYSQL_PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(23306)
+    std::env::var("SLUICE_MYSQL_PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(23306)
 }
 
 /// Starts the private MariaDB once per test process (the script is
@@ -33,7 +39,10 @@ pub fn ensure_mariadb() -> u16 {
 }
 
 pub fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
 }
 
 pub async fn root_conn() -> mysql_async::Conn {
@@ -43,11 +52,17 @@ pub async fn root_conn() -> mysql_async::Conn {
         .tcp_port(port)
         .user(Some("root"))
         .prefer_socket(false);
-    mysql_async::Conn::new(opts).await.expect("root connection to the private MariaDB")
+    mysql_async::Conn::new(opts)
+        .await
+        .expect("root connection to the private MariaDB")
 }
 
 pub async fn master_position(conn: &mut mysql_async::Conn) -> String {
-    let row: mysql_async::Row = conn.query_first("SHOW MASTER STATUS").await.unwrap().expect("binlog on");
+    let row: mysql_async::Row = conn
+        .query_first("SHOW MASTER STATUS")
+        .await
+        .unwrap()
+        .expect("binlog on");
     let file: String = row.get(0).unwrap();
     let pos: u64 = row.get(1).unwrap();
     format!("{file}:{pos}")
@@ -61,7 +76,13 @@ pub fn sluice_bin() -> PathBuf {
 pub fn spawn_sluice(extra: &[&str]) -> Child {
     let port = ensure_mariadb();
     Command::new(sluice_bin())
-        .args(["--host=127.0.0.1", &format!("--port={port}"), "--user=sluice", "--password=sluice", "--log_level=warn"])
+        .args([
+            "--host=127.0.0.1",
+            &format!("--port={port}"),
+            "--user=sluice",
+            "--password=sluice",
+            "--log_level=warn",
+        ])
         .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -73,7 +94,10 @@ pub fn read_lines(path: &Path) -> Vec<serde_json::Value> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     text.lines()
         .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("sluice wrote invalid JSON ({e}): {l}")))
+        .map(|l| {
+            serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("sluice wrote invalid JSON ({e}): {l}"))
+        })
         .collect()
 }
 
@@ -103,5 +127,8 @@ pub fn stop(mut child: Child) -> std::process::Output {
 }
 
 pub fn unsafe_kill(pid: u32, sig: i32) {
-    let _ = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status();
+    let _ = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status();
 }
