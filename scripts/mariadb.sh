@@ -4,11 +4,13 @@
 #
 #   scripts/mariadb.sh start   # idempotent; installs mariadb-server if missing
 #   scripts/mariadb.sh stop
+#   scripts/mariadb.sh stop-all   # every private instance under the run dir
 #   scripts/mariadb.sh status
 #   scripts/mariadb.sh sql [mariadb client args...]   # root client on the socket
 #
 # Environment: SLUICE_MYSQL_PORT (default 23306), SLUICE_RUN_DIR (default .run
-# in the repository). Users: root (socket and 127.0.0.1, no password) and
+# in the repository), SLUICE_MYSQL_BINLOG (row, the default; statement; off:
+# misconfigured servers for tests of sluice's refusal to start). Users: root (socket and 127.0.0.1, no password) and
 # sluice/sluice with only what sluice needs.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,6 +21,12 @@ DATA=$DIR/data
 SOCK=$DIR/mysqld.sock
 PID=$DIR/mysqld.pid
 LOG=$DIR/error.log
+case "${SLUICE_MYSQL_BINLOG:-row}" in
+  row) BINLOG_ARGS=(--log-bin=mysql-bin --binlog-format=ROW --binlog-row-image=FULL --binlog-row-metadata=FULL --binlog-annotate-row-events=ON) ;;
+  statement) BINLOG_ARGS=(--log-bin=mysql-bin --binlog-format=STATEMENT) ;;
+  off) BINLOG_ARGS=(--skip-log-bin) ;;
+  *) echo "SLUICE_MYSQL_BINLOG must be row, statement or off" >&2; exit 2 ;;
+esac
 
 install_if_missing() {
   if ! command -v mariadbd >/dev/null 2>&1 && [ ! -x /usr/sbin/mariadbd ]; then
@@ -51,10 +59,9 @@ start_locked() {
   fi
   /usr/sbin/mariadbd --no-defaults --user="$(id -un)" --datadir="$DATA" \
     --port="$PORT" --bind-address=127.0.0.1 --socket="$SOCK" --pid-file="$PID" \
-    --log-error="$LOG" --server-id=1 --log-bin=mysql-bin --binlog-format=ROW \
-    --binlog-row-image=FULL --binlog-row-metadata=FULL --binlog-annotate-row-events=ON \
+    --log-error="$LOG" --server-id=1 "${BINLOG_ARGS[@]}" \
     --character-set-server=utf8mb4 --collation-server=utf8mb4_general_ci \
-    --innodb-buffer-pool-size=256M --innodb-log-file-size=256M --innodb-flush-log-at-trx-commit=2 \
+    --innodb-buffer-pool-size="${SLUICE_MYSQL_BUFFER_POOL:-256M}" --innodb-log-file-size=256M --innodb-flush-log-at-trx-commit=2 \
     --sync-binlog=0 --max-allowed-packet=256M --skip-name-resolve --max-connections=500 \
     --log-bin-trust-function-creators=1 >/dev/null 2>&1 &
   for _ in $(seq 1 120); do
@@ -88,6 +95,12 @@ case "${1:-start}" in
   start) start; echo "MariaDB on 127.0.0.1:$PORT (socket $SOCK)";;
   __start_locked) start_locked;;
   stop) stop;;
+  stop-all)
+    for p in "$RUN_DIR"/mariadb-*/mysqld.pid; do
+      [ -f "$p" ] || continue
+      pid=$(cat "$p"); kill "$pid" 2>/dev/null || true
+      for _ in $(seq 1 120); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+    done;;
   status) if running; then echo "running on 127.0.0.1:$PORT"; else echo "stopped"; exit 1; fi;;
   sql) shift; client "$@";;
   *) echo "usage: $0 start|stop|status|sql" >&2; exit 2;;

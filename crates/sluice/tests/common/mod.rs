@@ -132,3 +132,40 @@ pub fn unsafe_kill(pid: u32, sig: i32) {
         .arg(pid.to_string())
         .status();
 }
+
+/// Starts an extra private MariaDB on `port` with `SLUICE_MYSQL_BINLOG=mode`.
+pub fn ensure_extra_mariadb(port: u16, mode: &str) -> u16 {
+    let st = Command::new(repo_root().join("scripts/mariadb.sh"))
+        .arg("start")
+        .env("SLUICE_MYSQL_PORT", port.to_string())
+        .env("SLUICE_MYSQL_BINLOG", mode)
+        .env("SLUICE_MYSQL_BUFFER_POOL", "32M")
+        .stdout(Stdio::null())
+        .status()
+        .expect("run scripts/mariadb.sh");
+    assert!(st.success(), "scripts/mariadb.sh start ({mode}) failed");
+    port
+}
+
+/// Runs sluice to completion with a time limit; returns (exit code, stderr).
+pub fn run_sluice(args: &[&str], timeout: Duration) -> (Option<i32>, String) {
+    let mut child = Command::new(sluice_bin())
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn sluice");
+    let start = Instant::now();
+    loop {
+        if let Ok(Some(_)) = child.try_wait() {
+            break;
+        }
+        if start.elapsed() > timeout {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().expect("sluice output");
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+}

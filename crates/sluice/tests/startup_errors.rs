@@ -1,0 +1,88 @@
+//! Bad input gets a clear error and a non-zero exit: configuration, server
+//! settings, a binlog that is gone.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+
+const T: Duration = Duration::from_secs(30);
+
+#[test]
+fn unknown_option_is_named_with_exit_code_2() {
+    let (code, err) = run_sluice(&["--hots=db1"], T);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("'hots'") && err.contains("did you mean 'host'"), "{err}");
+}
+
+#[test]
+fn bad_value_is_named_with_exit_code_2() {
+    let (code, err) = run_sluice(&["--replica_server_id=-4"], T);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("replica_server_id") && err.contains("-4"), "{err}");
+}
+
+#[test]
+fn help_lists_options_and_defaults() {
+    let out = std::process::Command::new(sluice_bin()).arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for name in ["--host", "--replica_server_id", "--init_position", "--output_file", "--exclude_columns"] {
+        assert!(text.contains(name), "{name} missing from --help");
+    }
+    assert!(text.contains("[default: 3306]"));
+}
+
+fn server_args(port: u16) -> Vec<String> {
+    vec!["--host=127.0.0.1".into(), format!("--port={port}"), "--user=root".into()]
+}
+
+#[test]
+fn refuses_a_server_without_binlog() {
+    let port = ensure_extra_mariadb(23307, "off");
+    let args = server_args(port);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, err) = run_sluice(&refs, T);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("binary logging is off") && err.contains("log_bin"), "{err}");
+}
+
+#[test]
+fn refuses_statement_based_binlog() {
+    let port = ensure_extra_mariadb(23308, "statement");
+    let args = server_args(port);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, err) = run_sluice(&refs, T);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("binlog_format is STATEMENT") && err.contains("binlog_format=ROW"), "{err}");
+}
+
+#[test]
+fn missing_binlog_says_purged_and_how_to_recover() {
+    let port = ensure_mariadb();
+    let (code, err) = run_sluice(
+        &[
+            "--host=127.0.0.1",
+            &format!("--port={port}"),
+            "--user=sluice",
+            "--password=sluice",
+            "--init_position=mysql-bin.999999:4",
+        ],
+        T,
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("purged") && err.contains("--init_position"), "{err}");
+    assert!(err.contains("mysql-bin.999999"), "{err}");
+}
+
+#[test]
+fn wrong_password_is_a_clear_error() {
+    let port = ensure_mariadb();
+    let (code, err) = run_sluice(
+        &["--host=127.0.0.1", &format!("--port={port}"), "--user=sluice", "--password=wrong"],
+        T,
+    );
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("Access denied") && err.contains("sluice"), "{err}");
+}

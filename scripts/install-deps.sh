@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs what sluice's scripts need and the machine lacks: MariaDB server
+# and client (Debian packages) and the Rust lint tools.
+set -euo pipefail
+need_apt=()
+command -v mariadb >/dev/null 2>&1 || need_apt+=(mariadb-client)
+{ command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ]; } || need_apt+=(mariadb-server)
+command -v mariadb-binlog >/dev/null 2>&1 || need_apt+=(mariadb-client)
+command -v flock >/dev/null 2>&1 || need_apt+=(util-linux)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "installing: ${need_apt[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need_apt[@]}"
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "cargo is missing: install the Rust toolchain (https://rustup.rs) first" >&2
+  exit 1
+fi
+cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
+cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
