@@ -573,11 +573,12 @@ impl<S: Sink, C: SchemaSource> Processor<S, C> {
             if cell.is_none() && !cfg.nulls {
                 continue;
             }
+            let mark = tail.len();
             if !first {
                 tail.push(b',');
             }
-            first = false;
             tail.extend_from_slice(&c.key);
+            let value_at = tail.len();
             match cell {
                 None => tail.extend_from_slice(b"null"),
                 Some((s, e)) => {
@@ -587,6 +588,12 @@ impl<S: Sink, C: SchemaSource> Processor<S, C> {
                     }
                 }
             }
+            // A zero date rendered as null (output_null_zerodates) is a null too.
+            if !cfg.nulls && &tail[value_at..] == b"null" {
+                tail.truncate(mark);
+                continue;
+            }
+            first = false;
         }
         tail.push(b'}');
         if is_update {

@@ -325,13 +325,15 @@ fn build(raw: &Raw) -> Result<Config, ConfigError> {
             Producer::File(PathBuf::from(f))
         }
         "kafka" | "redis" | "rabbitmq" | "nats" | "kinesis" | "sqs" | "sns" | "pubsub"
-        | "bigquery" | "profiler" | "none" => return Err(Get::bad(
-            "producer",
-            producer_origin,
-            format!(
+        | "bigquery" | "profiler" | "none" => {
+            return Err(Get::bad(
+                "producer",
+                producer_origin,
+                format!(
                 "producer '{producer_name}' is not available in this version; use stdout or file"
             ),
-        )),
+            ))
+        }
         other => {
             return Err(Get::bad(
                 "producer",

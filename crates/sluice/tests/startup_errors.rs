@@ -13,29 +13,48 @@ const T: Duration = Duration::from_secs(30);
 fn unknown_option_is_named_with_exit_code_2() {
     let (code, err) = run_sluice(&["--hots=db1"], T);
     assert_eq!(code, Some(2), "{err}");
-    assert!(err.contains("'hots'") && err.contains("did you mean 'host'"), "{err}");
+    assert!(
+        err.contains("'hots'") && err.contains("did you mean 'host'"),
+        "{err}"
+    );
 }
 
 #[test]
 fn bad_value_is_named_with_exit_code_2() {
     let (code, err) = run_sluice(&["--replica_server_id=-4"], T);
     assert_eq!(code, Some(2), "{err}");
-    assert!(err.contains("replica_server_id") && err.contains("-4"), "{err}");
+    assert!(
+        err.contains("replica_server_id") && err.contains("-4"),
+        "{err}"
+    );
 }
 
 #[test]
 fn help_lists_options_and_defaults() {
-    let out = std::process::Command::new(sluice_bin()).arg("--help").output().unwrap();
+    let out = std::process::Command::new(sluice_bin())
+        .arg("--help")
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    for name in ["--host", "--replica_server_id", "--init_position", "--output_file", "--exclude_columns"] {
+    for name in [
+        "--host",
+        "--replica_server_id",
+        "--init_position",
+        "--output_file",
+        "--exclude_columns",
+    ] {
         assert!(text.contains(name), "{name} missing from --help");
     }
     assert!(text.contains("[default: 3306]"));
 }
 
 fn server_args(port: u16) -> Vec<String> {
-    vec!["--host=127.0.0.1".into(), format!("--port={port}"), "--user=root".into()]
+    vec![
+        "--host=127.0.0.1".into(),
+        format!("--port={port}"),
+        "--user=root".into(),
+    ]
 }
 
 #[test]
@@ -45,7 +64,10 @@ fn refuses_a_server_without_binlog() {
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     let (code, err) = run_sluice(&refs, T);
     assert_eq!(code, Some(1), "{err}");
-    assert!(err.contains("binary logging is off") && err.contains("log_bin"), "{err}");
+    assert!(
+        err.contains("binary logging is off") && err.contains("log_bin"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -55,7 +77,10 @@ fn refuses_statement_based_binlog() {
     let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     let (code, err) = run_sluice(&refs, T);
     assert_eq!(code, Some(1), "{err}");
-    assert!(err.contains("binlog_format is STATEMENT") && err.contains("binlog_format=ROW"), "{err}");
+    assert!(
+        err.contains("binlog_format is STATEMENT") && err.contains("binlog_format=ROW"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -72,7 +97,10 @@ fn missing_binlog_says_purged_and_how_to_recover() {
         T,
     );
     assert_eq!(code, Some(1), "{err}");
-    assert!(err.contains("purged") && err.contains("--init_position"), "{err}");
+    assert!(
+        err.contains("purged") && err.contains("--init_position"),
+        "{err}"
+    );
     assert!(err.contains("mysql-bin.999999"), "{err}");
 }
 
@@ -80,9 +108,17 @@ fn missing_binlog_says_purged_and_how_to_recover() {
 fn wrong_password_is_a_clear_error() {
     let port = ensure_mariadb();
     let (code, err) = run_sluice(
-        &["--host=127.0.0.1", &format!("--port={port}"), "--user=sluice", "--password=wrong"],
+        &[
+            "--host=127.0.0.1",
+            &format!("--port={port}"),
+            "--user=sluice",
+            "--password=wrong",
+        ],
         T,
     );
     assert_eq!(code, Some(1), "{err}");
-    assert!(err.contains("Access denied") && err.contains("sluice"), "{err}");
+    assert!(
+        err.contains("Access denied") && err.contains("sluice"),
+        "{err}"
+    );
 }

@@ -72,6 +72,18 @@ pub fn sluice_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_sluice"))
 }
 
+/// A replica server id no other sluice of this test run uses: the server
+/// disconnects a replica when another registers with the same id.
+pub fn unique_server_id() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!(
+        "--replica_server_id={}",
+        10_000 + (std::process::id() % 100_000) * 100 + n % 100
+    )
+}
+
 /// Starts sluice against the private MariaDB as the least-privileged user.
 pub fn spawn_sluice(extra: &[&str]) -> Child {
     let port = ensure_mariadb();
@@ -167,5 +179,8 @@ pub fn run_sluice(args: &[&str], timeout: Duration) -> (Option<i32>, String) {
         std::thread::sleep(Duration::from_millis(20));
     }
     let out = child.wait_with_output().expect("sluice output");
-    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
