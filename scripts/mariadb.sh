@@ -51,6 +51,11 @@ start() {
 
 start_locked() {
   if running; then return 0; fi
+  if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+    echo "port $PORT is taken by another process (not this checkout's MariaDB in $DIR);" \
+         "stop it or choose another port with SLUICE_MYSQL_PORT" >&2
+    exit 1
+  fi
   if [ ! -d "$DATA/mysql" ]; then
     rm -rf "$DATA"
     mariadb-install-db --no-defaults --datadir="$DATA" --user="$(id -un)" \

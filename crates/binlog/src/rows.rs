@@ -508,7 +508,7 @@ mod tests {
     fn decimal_sizes() {
         assert_eq!(decimal_bin_size(10, 2), 5);
         assert_eq!(decimal_bin_size(14, 4), 7);
-        assert_eq!(decimal_bin_size(65, 30), 29);
+        assert_eq!(decimal_bin_size(65, 30), 30);
     }
 
     #[test]
