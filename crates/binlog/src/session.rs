@@ -415,32 +415,20 @@ impl BinlogSession {
             self.seen_fde = true;
         }
         let mut end = data.len();
-        if !self.verify_crc && !self.seen_fde && data.len() >= HEADER_LEN + 4 {
+        if !self.verify_crc && !self.seen_fde {
             // Events before the first format description (the artificial
             // ROTATE) carry a checksum when the server uses one; recognise it.
-            let tail = data.len() - 4;
-            let expected =
-                u32::from_le_bytes([data[tail], data[tail + 1], data[tail + 2], data[tail + 3]]);
-            if crc32fast::hash(&data[..tail]) == expected {
-                end = tail;
+            if let Ok(without) = verify_checksum(data) {
+                end = without;
             }
         }
         if self.verify_crc {
-            if end < HEADER_LEN + 4 {
-                return Err(SourceError::protocol("event too short for its checksum"));
-            }
-            end -= 4;
-            let expected =
-                u32::from_le_bytes([data[end], data[end + 1], data[end + 2], data[end + 3]]);
-            let computed = crc32fast::hash(&data[..end]);
-            if expected != computed {
-                return Err(SourceError::Checksum {
-                    file: self.file.clone(),
-                    offset: (header.log_pos as u64).saturating_sub(header.event_size as u64),
-                    expected,
-                    computed,
-                });
-            }
+            end = verify_checksum(data).map_err(|(expected, computed)| SourceError::Checksum {
+                file: self.file.clone(),
+                offset: (header.log_pos as u64).saturating_sub(header.event_size as u64),
+                expected,
+                computed,
+            })?;
         }
         if header.event_type == types::FORMAT_DESCRIPTION && self.verify_crc {
             end -= 1; // the algorithm byte
@@ -457,9 +445,36 @@ impl BinlogSession {
     }
 }
 
+/// Checks an event's trailing CRC32 (over header and body); returns the
+/// length without it, or (expected, computed) on mismatch.
+pub fn verify_checksum(data: &[u8]) -> Result<usize, (u32, u32)> {
+    if data.len() < HEADER_LEN + 4 {
+        return Err((0, 0));
+    }
+    let end = data.len() - 4;
+    let expected = u32::from_le_bytes([data[end], data[end + 1], data[end + 2], data[end + 3]]);
+    let computed = crc32fast::hash(&data[..end]);
+    if expected == computed {
+        Ok(end)
+    } else {
+        Err((expected, computed))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn checksum_detects_a_flipped_bit() {
+        let mut ev = vec![7u8; 40];
+        let crc = crc32fast::hash(&ev);
+        ev.extend_from_slice(&crc.to_le_bytes());
+        assert_eq!(verify_checksum(&ev), Ok(40));
+        ev[25] ^= 1;
+        assert!(verify_checksum(&ev).is_err());
+        assert!(verify_checksum(&ev[..10]).is_err());
+    }
 
     #[test]
     fn handshake_mariadb() {
