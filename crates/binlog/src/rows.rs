@@ -400,11 +400,27 @@ pub fn read_row_image(
     absent: &mut Vec<bool>,
 ) -> Result<usize, SourceError> {
     let n = tm.columns.len();
-    cells.clear();
-    cells.resize(n, None);
-    absent.clear();
-    absent.resize(n, true);
-    let present_count = (0..n).filter(|&i| bit(present, i)).count();
+    if cells.len() != n {
+        cells.clear();
+        cells.resize(n, None);
+        absent.clear();
+        absent.resize(n, true);
+    } else {
+        cells.fill(None);
+        absent.fill(true);
+    }
+    // Counted per image rather than per event: the bitmap is a handful of
+    // bytes, and popcount makes it cheap.
+    let present_count: usize = (0..n.div_ceil(8))
+        .map(|i| {
+            let mask = if (i + 1) * 8 <= n {
+                0xFF
+            } else {
+                (1u16 << (n % 8)) as u8 - 1
+            };
+            (present.get(i).copied().unwrap_or(0) & mask).count_ones() as usize
+        })
+        .sum();
     let null_len = present_count.div_ceil(8);
     let nulls = body
         .get(pos..pos + null_len)
