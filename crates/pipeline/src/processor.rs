@@ -675,3 +675,173 @@ impl<S: Sink, C: SchemaSource> Processor<S, C> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sluice_binlog::event::EventHeader;
+    use std::sync::{Arc as StdArc, Mutex};
+
+    /// Collects what the pipeline emits.
+    #[derive(Clone, Default)]
+    struct Collect(StdArc<Mutex<Vec<String>>>);
+
+    impl Sink for Collect {
+        fn send(&mut self, msg: &Message<'_>) -> Result<(), SinkError> {
+            self.0
+                .lock()
+                .unwrap()
+                .push(String::from_utf8(msg.json.to_vec()).unwrap());
+            Ok(())
+        }
+        fn flush(&mut self) -> Result<(), SinkError> {
+            Ok(())
+        }
+    }
+
+    /// No catalog: these events carry full row metadata.
+    struct NoCatalog;
+
+    impl SchemaSource for NoCatalog {
+        fn recapture(&mut self, _: &str, _: &str) -> Result<Option<Table>, String> {
+            Ok(None)
+        }
+    }
+
+    fn event(event_type: u8, log_pos: u32, body: Vec<u8>) -> Event {
+        Event {
+            header: EventHeader {
+                timestamp: 1_700_000_000,
+                event_type,
+                server_id: 1,
+                event_size: 19 + body.len() as u32,
+                log_pos,
+                flags: 0,
+            },
+            body,
+        }
+    }
+
+    fn lenenc_str(out: &mut Vec<u8>, s: &[u8]) {
+        out.push(s.len() as u8);
+        out.extend_from_slice(s);
+    }
+
+    /// TABLE_MAP for db1.t1 (id INT, s VARCHAR(40) utf8mb4) with column names.
+    fn table_map() -> Vec<u8> {
+        let mut b = vec![7, 0, 0, 0, 0, 0, 1, 0];
+        b.push(3);
+        b.extend_from_slice(b"db1\0");
+        b.push(2);
+        b.extend_from_slice(b"t1\0");
+        b.push(2); // columns
+        b.extend_from_slice(&[3, 15]); // LONG, VARCHAR
+        b.extend_from_slice(&[2, 160, 0]); // metadata: VARCHAR max 160 bytes
+        b.push(0b10); // nullable
+        let mut names = Vec::new();
+        lenenc_str(&mut names, b"id");
+        lenenc_str(&mut names, b"s");
+        b.push(4);
+        b.push(names.len() as u8);
+        b.extend_from_slice(&names);
+        b.extend_from_slice(&[3, 1, 45]); // COLUMN_CHARSET: utf8mb4_general_ci
+        b
+    }
+
+    fn write_rows(columns: u8, id: u32, s: &[u8]) -> Vec<u8> {
+        let mut b = vec![7, 0, 0, 0, 0, 0, 1, 0, 2, 0, columns, 0b11, 0];
+        b.extend_from_slice(&id.to_le_bytes());
+        b.push(s.len() as u8);
+        b.extend_from_slice(s);
+        b
+    }
+
+    fn processor(sink: Collect) -> Processor<Collect, NoCatalog> {
+        let mut catalog = Catalog::default();
+        catalog.collations.insert(45, "utf8mb4".into());
+        let opts = ProcessorOptions {
+            output: OutputConfig::default(),
+            txn_memory_bytes: 1 << 20,
+            tmp_dir: None,
+        };
+        Processor::new(opts, sink, NoCatalog, catalog, "mysql-bin.000001", 4)
+    }
+
+    fn gtid() -> Vec<u8> {
+        let mut b = 42u64.to_le_bytes().to_vec();
+        b.extend_from_slice(&0u32.to_le_bytes());
+        b.push(0);
+        b
+    }
+
+    #[test]
+    fn emits_rows_at_commit_with_xid() {
+        let sink = Collect::default();
+        let mut p = processor(sink.clone());
+        p.handle(&event(types::MARIADB_GTID, 100, gtid())).unwrap();
+        p.handle(&event(types::TABLE_MAP, 200, table_map()))
+            .unwrap();
+        p.handle(&event(
+            types::WRITE_ROWS,
+            300,
+            write_rows(2, 5, "é".as_bytes()),
+        ))
+        .unwrap();
+        assert!(
+            sink.0.lock().unwrap().is_empty(),
+            "rows must wait for the commit"
+        );
+        p.handle(&event(types::XID, 331, 99u64.to_le_bytes().to_vec()))
+            .unwrap();
+        let out = sink.0.lock().unwrap().clone();
+        assert_eq!(
+            out,
+            vec![
+                r#"{"database":"db1","table":"t1","type":"insert","ts":1700000000,"xid":99,"commit":true,"data":{"id":5,"s":"é"}}"#
+            ]
+        );
+        assert_eq!(p.position(), "mysql-bin.000001:331");
+    }
+
+    #[test]
+    fn undecodable_value_names_table_column_and_position() {
+        let mut p = processor(Collect::default());
+        p.handle(&event(types::MARIADB_GTID, 100, gtid())).unwrap();
+        p.handle(&event(types::TABLE_MAP, 200, table_map()))
+            .unwrap();
+        let rows = write_rows(2, 5, &[0xC3, 0x28]);
+        let size = 19 + rows.len() as u32;
+        let err = p
+            .handle(&event(types::WRITE_ROWS, 200 + size, rows))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("db1.t1.s")
+                && err.contains("mysql-bin.000001:200")
+                && err.contains("UTF-8"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn column_count_drift_stops_instead_of_misaligning() {
+        let mut p = processor(Collect::default());
+        p.handle(&event(types::TABLE_MAP, 200, table_map()))
+            .unwrap();
+        let err = p
+            .handle(&event(types::WRITE_ROWS, 300, write_rows(3, 5, b"x")))
+            .unwrap_err();
+        assert!(matches!(err, PipelineError::Drift { .. }), "{err}");
+        assert!(err.to_string().contains("db1.t1"), "{err}");
+    }
+
+    #[test]
+    fn rows_without_table_map_are_a_definite_error() {
+        let mut p = processor(Collect::default());
+        let err = p
+            .handle(&event(types::WRITE_ROWS, 300, write_rows(2, 5, b"x")))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("without a preceding TABLE_MAP"), "{err}");
+    }
+}

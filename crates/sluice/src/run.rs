@@ -101,7 +101,9 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
         heartbeat: cfg.heartbeat,
         connect_timeout: cfg.connect_timeout,
     };
-    let (tx, mut rx) = mpsc::channel::<Vec<Event>>(64);
+    // At most 16 batches of at most 1 MiB wait between reader and processor:
+    // memory stays bounded when the producer is slower than the binlog.
+    let (tx, mut rx) = mpsc::channel::<Vec<Event>>(16);
     let proc_opts = ProcessorOptions {
         output: cfg.output.clone(),
         txn_memory_bytes: cfg.txn_buffer_bytes,
@@ -163,7 +165,7 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
-                res = session.next_batch(&mut batch, 256) => {
+                res = session.next_batch(&mut batch, 256, 1 << 20) => {
                     // Events read before an error are still delivered.
                     let full = std::mem::take(&mut batch);
                     if !full.is_empty() && tx.send(full).await.is_err() {
