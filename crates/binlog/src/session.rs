@@ -350,18 +350,28 @@ impl BinlogSession {
     }
 
     /// Fills `out` with the next event (waiting for it, as `next_event`)
-    /// plus every further event already received, up to `max`.
+    /// plus every further event already received, up to `max_events` events
+    /// or `max_bytes` of event bodies.
     pub async fn next_batch(
         &mut self,
         out: &mut Vec<Event>,
-        max: usize,
+        max_events: usize,
+        max_bytes: usize,
     ) -> Result<(), SourceError> {
-        out.push(self.next_event().await?);
+        let first = self.next_event().await?;
+        let mut bytes = first.body.len();
+        out.push(first);
         let mut buf = std::mem::take(&mut self.buf);
         let mut result = Ok(());
-        while out.len() < max && self.io.try_buffered_packet_into(&mut buf) {
+        while out.len() < max_events
+            && bytes < max_bytes
+            && self.io.try_buffered_packet_into(&mut buf)
+        {
             match self.decode_packet(&buf) {
-                Ok(ev) => out.push(ev),
+                Ok(ev) => {
+                    bytes += ev.body.len();
+                    out.push(ev);
+                }
                 Err(e) => {
                     result = Err(e);
                     break;
