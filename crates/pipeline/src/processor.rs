@@ -15,7 +15,7 @@ use crate::encode::{CommitInfo, OutputConfig};
 use crate::json;
 use crate::table::{resolve, DecodeTable, ResolveError};
 use crate::txn::TxnBuffer;
-use crate::values::{RenderOptions, Renderer};
+use crate::values::{ColumnDecode, RenderOptions, Renderer};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
@@ -95,6 +95,23 @@ pub struct Processor<S: Sink, C: SchemaSource> {
     tail: Vec<u8>,
     line: Vec<u8>,
     rows_emitted: u64,
+}
+
+/// Appends a cell's JSON value (`null` for NULL).
+fn write_cell(
+    renderer: &mut Renderer,
+    out: &mut Vec<u8>,
+    c: &ColumnDecode,
+    body: &[u8],
+    cell: Cell,
+) -> Result<(), String> {
+    match cell {
+        None => {
+            out.extend_from_slice(b"null");
+            Ok(())
+        }
+        Some((s, e)) => renderer.render(out, c, &body[s as usize..e as usize]),
+    }
 }
 
 fn same_cell(body: &[u8], a: Cell, b: Cell) -> bool {
@@ -470,12 +487,12 @@ impl<S: Sink, C: SchemaSource> Processor<S, C> {
         &self,
         ev: &Event,
         table: &DecodeTable,
-        column: &str,
+        column: usize,
         message: String,
     ) -> PipelineError {
         PipelineError::Decode {
             table: format!("{}.{}", table.database, table.table),
-            column: column.to_string(),
+            column: table.columns[column].name.clone(),
             position: self.event_position(ev),
             message,
         }
@@ -490,6 +507,18 @@ impl<S: Sink, C: SchemaSource> Processor<S, C> {
         table_index: u32,
         kind: RowsKind,
     ) -> Result<(), PipelineError> {
+        self.render_row_parts(ev, t, table_index, kind)
+            .map_err(|(column, message)| self.decode_err(ev, t, column, message))
+    }
+
+    /// `render_row`'s work; an error names the column index and the problem.
+    fn render_row_parts(
+        &mut self,
+        ev: &Event,
+        t: &DecodeTable,
+        table_index: u32,
+        kind: RowsKind,
+    ) -> Result<(), (usize, String)> {
         let body = &ev.body;
         let cfg = &self.out_cfg;
         let head = &mut self.head;
@@ -533,23 +562,14 @@ impl<S: Sink, C: SchemaSource> Processor<S, C> {
                 if k > 0 {
                     tail.push(b',');
                 }
-                match value_of(i).flatten() {
-                    Some((s, e)) => self
-                        .renderer
-                        .render(tail, &t.columns[i], &body[s as usize..e as usize])
-                        .map_err(|m| PipelineError::Decode {
-                            table: format!("{}.{}", t.database, t.table),
-                            column: t.columns[i].name.clone(),
-                            position: format!(
-                                "{}:{}",
-                                self.file,
-                                (ev.header.log_pos as u64)
-                                    .saturating_sub(ev.header.event_size as u64)
-                            ),
-                            message: m,
-                        })?,
-                    None => tail.extend_from_slice(b"null"),
-                }
+                write_cell(
+                    &mut self.renderer,
+                    tail,
+                    &t.columns[i],
+                    body,
+                    value_of(i).flatten(),
+                )
+                .map_err(|m| (i, m))?;
             }
             tail.push(b']');
         }
@@ -579,15 +599,7 @@ impl<S: Sink, C: SchemaSource> Processor<S, C> {
             }
             tail.extend_from_slice(&c.key);
             let value_at = tail.len();
-            match cell {
-                None => tail.extend_from_slice(b"null"),
-                Some((s, e)) => {
-                    if let Err(m) = self.renderer.render(tail, c, &body[s as usize..e as usize]) {
-                        let name = c.name.clone();
-                        return Err(self.decode_err(ev, t, &name, m));
-                    }
-                }
-            }
+            write_cell(&mut self.renderer, tail, c, body, cell).map_err(|m| (i, m))?;
             // A zero date rendered as null (output_null_zerodates) is a null too.
             if !cfg.nulls && &tail[value_at..] == b"null" {
                 tail.truncate(mark);
@@ -612,16 +624,7 @@ impl<S: Sink, C: SchemaSource> Processor<S, C> {
                 tail.extend_from_slice(if opened { b"," } else { b",\"old\":{" });
                 opened = true;
                 tail.extend_from_slice(&c.key);
-                match cell {
-                    None => tail.extend_from_slice(b"null"),
-                    Some((s, e)) => {
-                        if let Err(m) = self.renderer.render(tail, c, &body[s as usize..e as usize])
-                        {
-                            let name = c.name.clone();
-                            return Err(self.decode_err(ev, t, &name, m));
-                        }
-                    }
-                }
+                write_cell(&mut self.renderer, tail, c, body, cell).map_err(|m| (i, m))?;
             }
             if opened {
                 tail.push(b'}');

@@ -50,7 +50,13 @@ impl<'a> Wkb<'a> {
         Ok(())
     }
 
-    fn point_list(&mut self, little: bool, out: &mut String) -> Result<(), String> {
+    /// `(item, item, ...)` with a count first, or `EMPTY`.
+    fn list(
+        &mut self,
+        little: bool,
+        out: &mut String,
+        item: fn(&mut Self, bool, &mut String) -> Result<(), String>,
+    ) -> Result<(), String> {
         let n = self.u32(little)?;
         if n == 0 {
             out.push_str("EMPTY");
@@ -61,10 +67,18 @@ impl<'a> Wkb<'a> {
             if i > 0 {
                 out.push_str(", ");
             }
-            self.coords(little, out)?;
+            item(self, little, out)?;
         }
         out.push(')');
         Ok(())
+    }
+
+    fn point_list(&mut self, little: bool, out: &mut String) -> Result<(), String> {
+        self.list(little, out, Self::coords)
+    }
+
+    fn rings(&mut self, little: bool, out: &mut String) -> Result<(), String> {
+        self.list(little, out, Self::point_list)
     }
 
     /// Appends one geometry (with its type name) to `out`.
@@ -122,23 +136,6 @@ impl<'a> Wkb<'a> {
             }
             other => return Err(format!("unknown WKB geometry type {other}")),
         }
-        Ok(())
-    }
-
-    fn rings(&mut self, little: bool, out: &mut String) -> Result<(), String> {
-        let n = self.u32(little)?;
-        if n == 0 {
-            out.push_str("EMPTY");
-            return Ok(());
-        }
-        out.push('(');
-        for i in 0..n {
-            if i > 0 {
-                out.push_str(", ");
-            }
-            self.point_list(little, out)?;
-        }
-        out.push(')');
         Ok(())
     }
 }
