@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use sluice_binlog::event::{self, types, Event};
 use sluice_binlog::rows::{read_row_image, Cell, RowsHeader, RowsKind, TableMap};
+use sluice_binlog::BinlogPosition;
 use sluice_schema::{Catalog, Table};
 use sluice_sinks::{Message, Sink, SinkError};
 
@@ -95,6 +96,10 @@ pub struct Processor<S: Sink, C: SchemaSource> {
     tail: Vec<u8>,
     line: Vec<u8>,
     rows_emitted: u64,
+    /// The position after the last transaction boundary handled, and the
+    /// GTID of the last transaction: where a restart may resume.
+    boundary: BinlogPosition,
+    last_gtid: Option<String>,
 }
 
 /// Appends a cell's JSON value (`null` for NULL).
@@ -159,6 +164,8 @@ impl<S: Sink, C: SchemaSource> Processor<S, C> {
             tail: Vec::new(),
             line: Vec::new(),
             rows_emitted: 0,
+            boundary: BinlogPosition::new(start_file, start_offset),
+            last_gtid: None,
         }
     }
 
@@ -197,7 +204,28 @@ impl<S: Sink, C: SchemaSource> Processor<S, C> {
         }
     }
 
+    /// Handles one event; the rows of a transaction are handed to the sink
+    /// when its commit arrives.
     pub fn handle(&mut self, ev: &Event) -> Result<(), PipelineError> {
+        self.handle_event(ev)?;
+        if self.open.is_none() {
+            self.boundary = BinlogPosition {
+                file: self.file.clone(),
+                offset: self.next_offset,
+                gtid: self.last_gtid.clone(),
+            };
+        }
+        Ok(())
+    }
+
+    /// Where to resume so that nothing emitted so far is lost and nothing
+    /// half-read is emitted: the last transaction boundary. Everything
+    /// before it has been handed to the sink (durable once it is flushed).
+    pub fn checkpoint(&self) -> &BinlogPosition {
+        &self.boundary
+    }
+
+    fn handle_event(&mut self, ev: &Event) -> Result<(), PipelineError> {
         let h = ev.header;
         match h.event_type {
             types::ROTATE => {
@@ -319,6 +347,11 @@ impl<S: Sink, C: SchemaSource> Processor<S, C> {
                 // tables are re-resolved and catalog entries re-captured on
                 // their next use.
                 self.ddl_generation += 1;
+                if self.open.is_none() {
+                    if let Some(g) = self.txn_gtid.clone() {
+                        self.last_gtid = Some(g);
+                    }
+                }
                 self.tables.clear();
                 if self.open.as_ref().is_some_and(|_| self.txn.is_empty()) {
                     self.open = None;
@@ -639,6 +672,9 @@ impl<S: Sink, C: SchemaSource> Processor<S, C> {
         let open = self.open.take();
         self.row_query = None;
         let gtid = self.txn_gtid.take();
+        if let Some(g) = open.as_ref().and_then(|o| o.gtid.clone()).or(gtid.clone()) {
+            self.last_gtid = Some(g);
+        }
         let Some(open) = open else {
             self.txn.clear();
             return Ok(());

@@ -16,6 +16,13 @@ pub struct FileSink {
 
 impl FileSink {
     pub fn open(path: &Path) -> Result<Self, SinkError> {
+        drop_torn_line(path).map_err(|source| SinkError::Io {
+            producer: "file",
+            source: std::io::Error::new(
+                source.kind(),
+                format!("cannot repair {}: {source}", path.display()),
+            ),
+        })?;
         let f = OpenOptions::new()
             .create(true)
             .append(true)
@@ -48,6 +55,43 @@ impl FileSink {
             ),
         }
     }
+}
+
+/// A process killed while writing can leave a last line without its newline.
+/// That line was never acknowledged (positions are stored only after a
+/// flush), so it will be written again: cut it off instead of appending to it.
+fn drop_torn_line(path: &Path) -> std::io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = match OpenOptions::new().read(true).write(true).open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let len = f.metadata()?.len();
+    if len == 0 || !f.metadata()?.is_file() {
+        return Ok(());
+    }
+    let mut keep = len;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let start = keep.saturating_sub(buf.len() as u64);
+        let n = (keep - start) as usize;
+        f.seek(SeekFrom::Start(start))?;
+        f.read_exact(&mut buf[..n])?;
+        if keep == len && buf[n - 1] == b'\n' {
+            return Ok(());
+        }
+        if let Some(i) = buf[..n].iter().rposition(|&b| b == b'\n') {
+            keep = start + i as u64 + 1;
+            break;
+        }
+        if start == 0 {
+            keep = 0;
+            break;
+        }
+        keep = start;
+    }
+    f.set_len(keep)
 }
 
 impl Sink for FileSink {
@@ -85,5 +129,20 @@ mod tests {
         s.flush().unwrap();
         assert_eq!(std::fs::read_to_string(&p).unwrap(), "old\n{\"a\":1}\n");
         assert!(FileSink::open(&dir.path().join("no/such/dir")).is_err());
+        drop(s);
+        // A torn last line (a writer killed mid-line) is cut off on open.
+        std::fs::write(&p, "{\"a\":1}\n{\"b\":").unwrap();
+        let mut s = FileSink::open(&p).unwrap();
+        s.send(&Message {
+            json: b"{\"b\":2}",
+            database: "d",
+            table: "t",
+        })
+        .unwrap();
+        s.flush().unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&p).unwrap(),
+            "{\"a\":1}\n{\"b\":2}\n"
+        );
     }
 }

@@ -1,4 +1,5 @@
 mod config;
+mod positions;
 mod preflight;
 mod run;
 

@@ -2,11 +2,11 @@
 //! runtime) and the processor (a thread of its own), joined by a bounded
 //! channel so a slow producer slows the reader instead of growing memory.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use mysql_async::Conn;
-use sluice_binlog::{BinlogSession, Event, SessionOptions};
+use sluice_binlog::{BinlogPosition, BinlogSession, Event, SessionOptions};
 use sluice_pipeline::{Processor, ProcessorOptions, SchemaSource};
 use sluice_schema::Table;
 use sluice_sinks::{FileSink, Sink, StdoutSink};
@@ -14,6 +14,7 @@ use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
 use crate::config::{Config, Producer};
+use crate::positions::{PositionStore, StoreError};
 use crate::preflight;
 
 /// Re-captures tables from the live catalog (interim schema tracking).
@@ -34,32 +35,78 @@ impl SchemaSource for LiveSchema {
     }
 }
 
-pub fn mysql_opts(cfg: &Config) -> mysql_async::Opts {
+pub fn mysql_opts(cfg: &Config) -> mysql_async::OptsBuilder {
     mysql_async::OptsBuilder::default()
         .ip_or_hostname(cfg.host.clone())
         .tcp_port(cfg.port)
         .user(Some(cfg.user.clone()))
         .pass(Some(cfg.password.clone()))
         .prefer_socket(false)
-        .into()
 }
 
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
+/// Without leader election every writer has the same, constant epoch.
+const EPOCH_WITHOUT_HA: u64 = 0;
+
+/// How often the delivered position is made durable while rows flow.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
+
+/// SIGTERM and SIGINT, registered as soon as the process starts so that a
+/// signal during startup is not fatal: it is seen once streaming begins and
+/// stops sluice cleanly.
+struct ShutdownSignals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    fn install() -> std::io::Result<Self> {
         use tokio::signal::unix::{signal, SignalKind};
-        let mut term = match signal(SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => return std::future::pending().await,
-        };
+        Ok(ShutdownSignals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    async fn recv(&mut self) {
         tokio::select! {
-            _ = term.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
         }
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Makes delivery durable: flushes the producer, then stores the position
+/// before which everything is delivered (at most every CHECKPOINT_EVERY,
+/// unless forced).
+struct Checkpointer {
+    store: PositionStore,
+    handle: Handle,
+    stored: BinlogPosition,
+    last: Instant,
+}
+
+impl Checkpointer {
+    fn due(&self) -> bool {
+        self.last.elapsed() >= CHECKPOINT_EVERY
+    }
+
+    fn run(
+        &mut self,
+        p: &mut Processor<Box<dyn Sink>, LiveSchema>,
+        force: bool,
+    ) -> anyhow::Result<()> {
+        p.sink_mut().flush()?;
+        if (force || self.due()) && *p.checkpoint() != self.stored {
+            let pos = p.checkpoint().clone();
+            match self.handle.block_on(self.store.store(&pos)) {
+                Ok(()) => self.stored = pos,
+                Err(e @ StoreError::Fenced { .. }) => return Err(e.into()),
+                // The rows are delivered; a later write will catch up.
+                Err(e) => tracing::warn!(error = %e, "could not store the position; will retry"),
+            }
+            self.last = Instant::now();
+        }
+        Ok(())
     }
 }
 
@@ -69,8 +116,11 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    let mut signals = rt
+        .block_on(async { ShutdownSignals::install() })
+        .context("cannot install signal handlers")?;
     let addr = format!("{}:{}", cfg.host, cfg.port);
-    let (conn, start, catalog) = rt.block_on(async {
+    let (conn, store, start, catalog) = rt.block_on(async {
         let mut conn = tokio::time::timeout(cfg.connect_timeout, Conn::new(mysql_opts(&cfg)))
             .await
             .map_err(|_| anyhow::anyhow!("connecting to MySQL at {addr} timed out"))?
@@ -78,13 +128,27 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
         let info = preflight::check(&mut conn, &addr).await?;
         tracing::info!(server = %addr, version = %info.version, server_id = info.server_id, row_image = %info.row_image,
             row_metadata = info.row_metadata.as_deref().unwrap_or("n/a"), client_id = %cfg.client_id, schema_database = %cfg.schema_database, "connected");
-        let start = match &cfg.init_position {
-            Some(p) => p.clone(),
-            None => preflight::current_position(&mut conn).await?,
+        let mut store = PositionStore::open(
+            mysql_opts(&cfg),
+            &cfg.schema_database,
+            info.server_id,
+            &cfg.client_id,
+            EPOCH_WITHOUT_HA,
+        )
+        .await
+        .with_context(|| format!("opening the position store in database '{}' (the user needs all rights on it)", cfg.schema_database))?;
+        // The stored position wins, then --init_position, then the server's.
+        let start = match (store.load().await?, &cfg.init_position) {
+            (Some(p), _) => {
+                tracing::info!(position = %p, client_id = %cfg.client_id, "resuming from the stored position");
+                p
+            }
+            (None, Some(p)) => p.clone(),
+            (None, None) => preflight::current_position(&mut conn).await?,
         };
         let catalog = sluice_schema::capture_catalog(&mut conn).await.context("capturing the schema")?;
         tracing::info!(tables = catalog.tables.len(), "schema captured");
-        anyhow::Ok((conn, start, catalog))
+        anyhow::Ok((conn, store, start, catalog))
     })?;
 
     let sink: Box<dyn Sink> = match &cfg.producer {
@@ -115,16 +179,23 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
     };
     let (start_file, start_offset) = (start.file.clone(), start.offset);
     let stop_at = cfg.stop_position.clone();
+    let handle = rt.handle().clone();
     let processor = std::thread::Builder::new()
         .name("processor".into())
         .spawn(move || -> anyhow::Result<u64> {
             let mut p = Processor::new(proc_opts, sink, schema, catalog, &start_file, start_offset);
+            let mut ckpt = Checkpointer {
+                stored: p.checkpoint().clone(),
+                last: Instant::now(),
+                store,
+                handle,
+            };
             loop {
                 let batch = match rx.try_recv() {
                     Ok(b) => b,
                     Err(mpsc::error::TryRecvError::Empty) => {
                         // Caught up with the binlog: make what we wrote visible.
-                        p.sink_mut().flush()?;
+                        ckpt.run(&mut p, false)?;
                         match rx.blocking_recv() {
                             Some(b) => b,
                             None => break,
@@ -132,25 +203,28 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
                     }
                     Err(mpsc::error::TryRecvError::Disconnected) => break,
                 };
+                if ckpt.due() {
+                    ckpt.run(&mut p, false)?;
+                }
                 for ev in &batch {
                     p.handle(ev)?;
                     if let Some(stop) = &stop_at {
                         if p.reached(&stop.file, stop.offset) {
                             tracing::info!(position = %p.position(), "stop_position reached");
-                            p.sink_mut().flush()?;
+                            ckpt.run(&mut p, true)?;
                             return Ok(p.rows_emitted());
                         }
                     }
                 }
             }
-            p.sink_mut().flush()?;
+            ckpt.run(&mut p, true)?;
             if p.buffered_rows() > 0 {
                 tracing::info!(
                     rows = p.buffered_rows(),
                     "uncommitted transaction at shutdown not emitted"
                 );
             }
-            tracing::info!(position = %p.position(), rows = p.rows_emitted(), "processor stopped");
+            tracing::info!(position = %p.checkpoint(), rows = p.rows_emitted(), "processor stopped; position stored");
             Ok(p.rows_emitted())
         })
         .context("cannot start the processor thread")?;
@@ -161,8 +235,6 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
             .with_context(|| format!("cannot start replication from {addr} at {start}"))?;
         tracing::info!(position = %start, "streaming");
         let mut batch = Vec::with_capacity(256);
-        let shutdown = shutdown_signal();
-        tokio::pin!(shutdown);
         loop {
             tokio::select! {
                 res = session.next_batch(&mut batch, 256, 1 << 20) => {
@@ -178,7 +250,7 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
                     }
                 }
                 _ = tx.closed() => return anyhow::Ok(()),
-                _ = &mut shutdown => {
+                _ = signals.recv() => {
                     tracing::info!("signal received: stopping");
                     return anyhow::Ok(());
                 }

@@ -48,6 +48,7 @@ fn five_million_row_transaction_in_bounded_memory() {
             "--log_level=warn",
             "--txn_buffer_bytes=16777216",
             &unique_server_id(),
+            &unique_client_id(),
             &format!("--init_position={start}"),
             &format!("--stop_position={end}"),
             "--producer=file",

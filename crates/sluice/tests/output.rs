@@ -39,6 +39,7 @@ fn replay(db: &str, sql: &[&str], options: &[&str]) -> (Vec<Value>, Vec<String>)
         "--user=sluice".into(),
         "--password=sluice".into(),
         unique_server_id(),
+        unique_client_id(),
         format!("--init_position={start}"),
         format!("--stop_position={end}"),
         "--producer=file".into(),

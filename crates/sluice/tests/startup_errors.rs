@@ -93,6 +93,7 @@ fn missing_binlog_says_purged_and_how_to_recover() {
             "--user=sluice",
             "--password=sluice",
             "--init_position=mysql-bin.999999:4",
+            &unique_client_id(),
         ],
         T,
     );

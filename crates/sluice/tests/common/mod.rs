@@ -84,6 +84,21 @@ pub fn unique_server_id() -> String {
     )
 }
 
+/// A client id of its own, so no stored position of another run applies.
+pub fn unique_client_id() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!(
+        "--client_id=test-{}-{}-{nanos}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
 /// Starts sluice against the private MariaDB as the least-privileged user.
 pub fn spawn_sluice(extra: &[&str]) -> Child {
     let port = ensure_mariadb();
@@ -95,6 +110,8 @@ pub fn spawn_sluice(extra: &[&str]) -> Child {
             "--password=sluice",
             "--log_level=warn",
         ])
+        .arg(unique_server_id())
+        .arg(unique_client_id())
         .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -1,0 +1,227 @@
+//! The delivered position is stored per client_id (epoch-fenced) and wins at
+//! restart: killing sluice at random moments loses no row, SIGTERM stores
+//! the final position, and a newer epoch stops a stale writer.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Child;
+use std::time::Duration;
+
+use common::*;
+use mysql_async::prelude::Queryable;
+
+fn sluice_args(start: &str, client: &str, out: &Path) -> Vec<String> {
+    vec![
+        format!("--init_position={start}"),
+        client.to_string(),
+        "--producer=file".into(),
+        format!("--output_file={}", out.display()),
+    ]
+}
+
+fn spawn(args: &[String]) -> Child {
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    spawn_sluice(&refs)
+}
+
+fn ids_in(out: &Path, db: &str) -> Vec<i64> {
+    read_lines(out)
+        .into_iter()
+        .filter(|v| v["database"] == db)
+        .filter_map(|v| v["data"]["id"].as_i64())
+        .collect()
+}
+
+async fn stored_position(c: &mut mysql_async::Conn, client: &str) -> Option<(String, u64)> {
+    let id = client.trim_start_matches("--client_id=");
+    c.exec_first(
+        "SELECT binlog_file, binlog_position FROM maxwell.positions WHERE client_id = ?",
+        (id,),
+    )
+    .await
+    .unwrap()
+}
+
+#[test]
+fn sigkill_at_random_moments_loses_no_row() {
+    let rt = runtime();
+    let db = "posdb_kill";
+    let start = rt.block_on(async {
+        let mut c = root_conn().await;
+        c.query_drop(format!("DROP DATABASE IF EXISTS {db}"))
+            .await
+            .unwrap();
+        c.query_drop(format!("CREATE DATABASE {db}")).await.unwrap();
+        c.query_drop(format!(
+            "CREATE TABLE {db}.t (id INT PRIMARY KEY, v VARCHAR(20))"
+        ))
+        .await
+        .unwrap();
+        master_position(&mut c).await
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.json");
+    let client = unique_client_id();
+    let args = sluice_args(&start, &client, &out);
+
+    // The workload: 120 transactions of 1..=25 rows, written while sluice is
+    // killed and restarted.
+    let writer = std::thread::spawn(move || {
+        let rt = runtime();
+        rt.block_on(async {
+            let mut c = root_conn().await;
+            let mut next = 1;
+            for t in 0..120 {
+                let n = 1 + (t * 7) % 25;
+                let values: Vec<String> = (next..next + n)
+                    .map(|i| format!("({i}, 'row {i}')"))
+                    .collect();
+                c.query_drop(format!("INSERT INTO {db}.t VALUES {}", values.join(",")))
+                    .await
+                    .unwrap();
+                next += n;
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+            next - 1
+        })
+    });
+    let mut seed: u64 = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64;
+    let mut child = spawn(&args);
+    for _ in 0..6 {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        std::thread::sleep(Duration::from_millis(300 + (seed >> 33) % 900));
+        unsafe_kill(child.id(), 9);
+        let _ = child.wait();
+        child = spawn(&args);
+    }
+    let last_id = writer.join().unwrap();
+    let want: BTreeSet<i64> = (1..=last_id as i64).collect();
+    let complete = wait_for(Duration::from_secs(30), || {
+        ids_in(&out, db).into_iter().collect::<BTreeSet<_>>() == want
+    });
+    let output = stop(child);
+    let got = ids_in(&out, db);
+    let distinct: BTreeSet<i64> = got.iter().copied().collect();
+    let missing: Vec<_> = want.difference(&distinct).take(20).collect();
+    assert!(
+        complete && missing.is_empty(),
+        "rows lost: {missing:?}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    eprintln!(
+        "{} rows, {} written (duplicates from unacknowledged tails: {})",
+        want.len(),
+        got.len(),
+        got.len() - want.len()
+    );
+}
+
+#[test]
+fn sigterm_stores_the_final_position() {
+    let rt = runtime();
+    let db = "posdb_term";
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.json");
+    let client = unique_client_id();
+    let mut c = rt.block_on(root_conn());
+    let start = rt.block_on(async {
+        c.query_drop(format!("DROP DATABASE IF EXISTS {db}"))
+            .await
+            .unwrap();
+        c.query_drop(format!("CREATE DATABASE {db}")).await.unwrap();
+        c.query_drop(format!("CREATE TABLE {db}.t (id INT PRIMARY KEY)"))
+            .await
+            .unwrap();
+        master_position(&mut c).await
+    });
+    let child = spawn(&sluice_args(&start, &client, &out));
+    let after = rt.block_on(async {
+        c.query_drop(format!("INSERT INTO {db}.t VALUES (1), (2), (3)"))
+            .await
+            .unwrap();
+        master_position(&mut c).await
+    });
+    assert!(wait_for(Duration::from_secs(20), || ids_in(&out, db).len() == 3));
+    let output = stop(child);
+    assert!(
+        output.status.success(),
+        "SIGTERM must exit 0: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let (file, pos) = rt
+        .block_on(stored_position(&mut c, &client))
+        .expect("a stored position");
+    let (after_file, after_pos) = after.split_once(':').unwrap();
+    let after_pos: u64 = after_pos.parse().unwrap();
+    assert!(
+        (file.as_str(), pos) >= (after_file, after_pos),
+        "stored {file}:{pos} is before the insert's end {after}"
+    );
+
+    // Restarting resumes there: nothing already delivered comes again.
+    let child = spawn(&sluice_args(&start, &client, &out));
+    rt.block_on(c.query_drop(format!("INSERT INTO {db}.t VALUES (4)")))
+        .unwrap();
+    assert!(wait_for(Duration::from_secs(20), || ids_in(&out, db).len() >= 4));
+    let output = stop(child);
+    assert!(output.status.success());
+    assert_eq!(ids_in(&out, db), vec![1, 2, 3, 4]);
+}
+
+#[test]
+fn a_newer_epoch_fences_the_writer() {
+    let rt = runtime();
+    let db = "posdb_fence";
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.json");
+    let client = unique_client_id();
+    let id = client.trim_start_matches("--client_id=").to_string();
+    let mut c = rt.block_on(root_conn());
+    let start = rt.block_on(async {
+        c.query_drop(format!("DROP DATABASE IF EXISTS {db}"))
+            .await
+            .unwrap();
+        c.query_drop(format!("CREATE DATABASE {db}")).await.unwrap();
+        c.query_drop(format!("CREATE TABLE {db}.t (id INT PRIMARY KEY)"))
+            .await
+            .unwrap();
+        master_position(&mut c).await
+    });
+    let mut child = spawn(&sluice_args(&start, &client, &out));
+    rt.block_on(c.query_drop(format!("INSERT INTO {db}.t VALUES (1)")))
+        .unwrap();
+    assert!(wait_for(Duration::from_secs(20), || rt
+        .block_on(stored_position(&mut c, &client))
+        .is_some()));
+    // Another writer takes over with a newer epoch.
+    rt.block_on(c.exec_drop(
+        "UPDATE maxwell.positions SET epoch = 5 WHERE client_id = ?",
+        (id,),
+    ))
+    .unwrap();
+    rt.block_on(c.query_drop(format!("INSERT INTO {db}.t VALUES (2)")))
+        .unwrap();
+    let exited = wait_for(Duration::from_secs(20), || {
+        matches!(child.try_wait(), Ok(Some(_)))
+    });
+    if !exited {
+        let _ = child.kill();
+    }
+    let output = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(exited, "a fenced writer must stop");
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(err.contains("newer epoch"), "{err}");
+}
