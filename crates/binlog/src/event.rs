@@ -164,6 +164,35 @@ impl<'a> Query<'a> {
     }
 }
 
+/// What a QUERY event means for transaction boundaries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueryKind {
+    Begin,
+    /// COMMIT, or a ROLLBACK that ends the transaction (the non-transactional
+    /// rows it logged stay).
+    Commit,
+    /// SAVEPOINT, ROLLBACK TO, XA ...: inside a transaction, no boundary.
+    TxnControl,
+    /// Anything else: DDL and other statements (their own transaction).
+    Other,
+}
+
+pub fn query_kind(sql: &[u8]) -> QueryKind {
+    let head = &sql[..sql.len().min(64)];
+    let text = String::from_utf8_lossy(head);
+    let mut words = text
+        .split_whitespace()
+        .map(|w| w.trim_end_matches(';').to_ascii_uppercase());
+    match (words.next().as_deref(), words.next().as_deref()) {
+        (Some("BEGIN"), _) => QueryKind::Begin,
+        (Some("COMMIT"), _) => QueryKind::Commit,
+        (Some("ROLLBACK"), Some("TO")) => QueryKind::TxnControl,
+        (Some("ROLLBACK"), _) => QueryKind::Commit,
+        (Some("SAVEPOINT"), _) | (Some("XA"), _) | (Some("RELEASE"), _) => QueryKind::TxnControl,
+        _ => QueryKind::Other,
+    }
+}
+
 pub fn parse_xid(body: &[u8]) -> Result<u64, SourceError> {
     Reader::new(body).u64()
 }
@@ -276,6 +305,19 @@ mod tests {
         assert_eq!(q.database, b"db");
         assert_eq!(q.sql, b"CREATE TABLE t (a int)");
         assert!(Query::parse(&b[..12]).is_err());
+    }
+
+    #[test]
+    fn query_kinds() {
+        assert_eq!(query_kind(b"BEGIN"), QueryKind::Begin);
+        assert_eq!(query_kind(b"COMMIT"), QueryKind::Commit);
+        assert_eq!(query_kind(b"ROLLBACK"), QueryKind::Commit);
+        assert_eq!(
+            query_kind(b"ROLLBACK TO SAVEPOINT a"),
+            QueryKind::TxnControl
+        );
+        assert_eq!(query_kind(b"  savepoint a"), QueryKind::TxnControl);
+        assert_eq!(query_kind(b"ALTER TABLE t ADD c INT"), QueryKind::Other);
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod error;
 pub mod event;
 pub mod packet;
 pub mod position;
+pub mod resume;
 pub mod rows;
 pub mod session;
 

@@ -318,15 +318,8 @@ impl<S: Sink, C: SchemaSource> Processor<S, C> {
 
     fn query(&mut self, ev: &Event) -> Result<(), PipelineError> {
         let q = event::Query::parse(&ev.body).map_err(|e| self.binlog_err(ev, e))?;
-        let sql = q.sql;
-        let word: String = String::from_utf8_lossy(&sql[..sql.len().min(16)])
-            .trim_start()
-            .chars()
-            .take_while(|c| c.is_ascii_alphabetic())
-            .collect::<String>()
-            .to_ascii_uppercase();
-        match word.as_str() {
-            "BEGIN" => {
+        match event::query_kind(q.sql) {
+            event::QueryKind::Begin => {
                 if self.open.is_none() || !self.txn.is_empty() {
                     self.begin(Some(q.thread_id), ev.header.server_id);
                 } else if let Some(o) = self.open.as_mut() {
@@ -336,12 +329,12 @@ impl<S: Sink, C: SchemaSource> Processor<S, C> {
             // Non-transactional tables end with COMMIT instead of an XID;
             // a ROLLBACK in the binlog keeps the non-transactional rows that
             // were logged.
-            "COMMIT" | "ROLLBACK" if !sql.to_ascii_uppercase().windows(3).any(|w| w == b" TO") => {
+            event::QueryKind::Commit => {
                 self.advance(ev);
                 return self.commit(None);
             }
-            "SAVEPOINT" | "ROLLBACK" | "XA" => {}
-            _ => {
+            event::QueryKind::TxnControl => {}
+            event::QueryKind::Other => {
                 // Interim schema tracking (until the schema-history issue):
                 // any other statement may have changed a table; decoded
                 // tables are re-resolved and catalog entries re-captured on

@@ -52,6 +52,8 @@ pub const OPTIONS: &[OptionSpec] = &[
     opt("output_push_timestamp", "false", "add \"_push_timestamp\": when the row was handed to the producer"),
     opt("exclude_columns", "", "comma-separated column names (or /regex/) left out of the output"),
     opt("binlog_heartbeat_period_ms", "5000", "heartbeat period asked of the server; no data for 3 periods means a dead connection"),
+    opt("replication_reconnection_retries", "0", "reconnect attempts after the binlog connection is lost before giving up; 0 = never give up"),
+    opt("replication_reconnect_max_backoff_ms", "10000", "longest wait between reconnect attempts (exponential backoff with jitter)"),
     opt("mysql_connect_timeout_ms", "10000", "timeout for connecting and logging in to MySQL"),
     opt("txn_buffer_bytes", "16777216", "bytes of one open transaction kept in memory before spilling to a temporary file"),
     opt("tmp_dir", "", "directory for transaction spill files (default: the system temp dir)"),
@@ -95,6 +97,8 @@ pub struct Config {
     pub stop_position: Option<BinlogPosition>,
     pub output: OutputConfig,
     pub heartbeat: Duration,
+    pub reconnect_retries: u32,
+    pub reconnect_max_backoff: Duration,
     pub connect_timeout: Duration,
     pub txn_buffer_bytes: usize,
     pub tmp_dir: Option<PathBuf>,
@@ -386,6 +390,14 @@ fn build(raw: &Raw) -> Result<Config, ConfigError> {
         ));
     }
     let connect_ms: u64 = g.num("mysql_connect_timeout_ms", "a number of milliseconds")?;
+    let reconnect_retries: u32 = g.num(
+        "replication_reconnection_retries",
+        "a number of attempts (0 = unlimited)",
+    )?;
+    let backoff_ms: u64 = g.num(
+        "replication_reconnect_max_backoff_ms",
+        "a number of milliseconds",
+    )?;
     let txn_buffer_bytes: usize = g.num("txn_buffer_bytes", "a number of bytes")?;
     if txn_buffer_bytes < 4096 {
         return Err(Get::bad(
@@ -419,6 +431,8 @@ fn build(raw: &Raw) -> Result<Config, ConfigError> {
         stop_position,
         output,
         heartbeat: Duration::from_millis(heartbeat_ms),
+        reconnect_retries,
+        reconnect_max_backoff: Duration::from_millis(backoff_ms.max(200)),
         connect_timeout: Duration::from_millis(connect_ms.max(100)),
         txn_buffer_bytes,
         tmp_dir: if tmp.is_empty() {

@@ -1,6 +1,7 @@
 mod config;
 mod positions;
 mod preflight;
+mod reader;
 mod run;
 
 use std::collections::BTreeMap;

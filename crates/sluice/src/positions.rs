@@ -6,7 +6,7 @@
 //! epoch is constant (0).
 
 use mysql_async::prelude::Queryable;
-use mysql_async::{Conn, Row};
+use mysql_async::{Pool, Row};
 use sluice_binlog::BinlogPosition;
 
 #[derive(Debug, thiserror::Error)]
@@ -18,7 +18,8 @@ pub enum StoreError {
 }
 
 pub struct PositionStore {
-    conn: Conn,
+    /// A pool, so a connection lost to a server restart is replaced.
+    pool: Pool,
     table: String,
     server_id: u32,
     client_id: String,
@@ -41,7 +42,8 @@ impl PositionStore {
     ) -> Result<Self, StoreError> {
         // Affected rows must count matched rows: an unchanged position is
         // still a successful write.
-        let mut conn = Conn::new(opts.client_found_rows(true)).await?;
+        let pool = Pool::new(opts.client_found_rows(true));
+        let mut conn = pool.get_conn().await?;
         let db = quote_ident(database);
         conn.query_drop(format!("CREATE DATABASE IF NOT EXISTS {db}"))
             .await?;
@@ -73,7 +75,7 @@ impl PositionStore {
             .await?;
         }
         Ok(PositionStore {
-            conn,
+            pool,
             table,
             server_id,
             client_id: client_id.to_string(),
@@ -84,7 +86,9 @@ impl PositionStore {
     /// The stored position of this client on this server, if any.
     pub async fn load(&mut self) -> Result<Option<BinlogPosition>, StoreError> {
         let row: Option<(Option<String>, Option<u64>, Option<String>)> = self
-            .conn
+            .pool
+            .get_conn()
+            .await?
             .exec_first(
                 format!(
                     "SELECT binlog_file, binlog_position, gtid_set FROM {} WHERE server_id = ? AND client_id = ?",
@@ -107,7 +111,9 @@ impl PositionStore {
     pub async fn store(&mut self, pos: &BinlogPosition) -> Result<(), StoreError> {
         let gtid = pos.gtid.clone().unwrap_or_default();
         let updated = self
-            .conn
+            .pool
+            .get_conn()
+            .await?
             .exec_iter(
                 format!(
                     "UPDATE {} SET binlog_file = ?, binlog_position = ?, gtid_set = ?, epoch = ? \
@@ -130,7 +136,9 @@ impl PositionStore {
             return Ok(());
         }
         let inserted = self
-            .conn
+            .pool
+            .get_conn()
+            .await?
             .exec_iter(
                 format!(
                     "INSERT IGNORE INTO {} (server_id, client_id, binlog_file, binlog_position, gtid_set, epoch) \

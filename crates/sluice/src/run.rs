@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use mysql_async::Conn;
-use sluice_binlog::{BinlogPosition, BinlogSession, Event, SessionOptions};
+use sluice_binlog::{BinlogPosition, Event, SessionOptions};
 use sluice_pipeline::{Processor, ProcessorOptions, SchemaSource};
 use sluice_schema::Table;
 use sluice_sinks::{FileSink, Sink, StdoutSink};
@@ -16,22 +16,23 @@ use tokio::sync::mpsc;
 use crate::config::{Config, Producer};
 use crate::positions::{PositionStore, StoreError};
 use crate::preflight;
+use crate::reader::{read_binlog, server_identity, ReaderConfig};
 
 /// Re-captures tables from the live catalog (interim schema tracking).
 struct LiveSchema {
-    conn: Conn,
+    /// A pool, so a connection lost to a server restart is replaced.
+    pool: mysql_async::Pool,
     handle: Handle,
 }
 
 impl SchemaSource for LiveSchema {
     fn recapture(&mut self, database: &str, table: &str) -> Result<Option<Table>, String> {
-        self.handle
-            .block_on(sluice_schema::capture_table(
-                &mut self.conn,
-                database,
-                table,
-            ))
-            .map_err(|e| e.to_string())
+        self.handle.block_on(async {
+            let mut conn = self.pool.get_conn().await.map_err(|e| e.to_string())?;
+            sluice_schema::capture_table(&mut conn, database, table)
+                .await
+                .map_err(|e| e.to_string())
+        })
     }
 }
 
@@ -53,7 +54,7 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 /// SIGTERM and SIGINT, registered as soon as the process starts so that a
 /// signal during startup is not fatal: it is seen once streaming begins and
 /// stops sluice cleanly.
-struct ShutdownSignals {
+pub struct ShutdownSignals {
     term: tokio::signal::unix::Signal,
     int: tokio::signal::unix::Signal,
 }
@@ -67,7 +68,7 @@ impl ShutdownSignals {
         })
     }
 
-    async fn recv(&mut self) {
+    pub async fn recv(&mut self) {
         tokio::select! {
             _ = self.term.recv() => {}
             _ = self.int.recv() => {}
@@ -120,7 +121,7 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
         .block_on(async { ShutdownSignals::install() })
         .context("cannot install signal handlers")?;
     let addr = format!("{}:{}", cfg.host, cfg.port);
-    let (conn, store, start, catalog) = rt.block_on(async {
+    let (conn, store, start, catalog, identity) = rt.block_on(async {
         let mut conn = tokio::time::timeout(cfg.connect_timeout, Conn::new(mysql_opts(&cfg)))
             .await
             .map_err(|_| anyhow::anyhow!("connecting to MySQL at {addr} timed out"))?
@@ -148,7 +149,8 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
         };
         let catalog = sluice_schema::capture_catalog(&mut conn).await.context("capturing the schema")?;
         tracing::info!(tables = catalog.tables.len(), "schema captured");
-        anyhow::Ok((conn, store, start, catalog))
+        let identity = server_identity(&mut conn).await.context("reading the server's identity")?;
+        anyhow::Ok((conn, store, start, catalog, identity))
     })?;
 
     let sink: Box<dyn Sink> = match &cfg.producer {
@@ -173,8 +175,10 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
         txn_memory_bytes: cfg.txn_buffer_bytes,
         tmp_dir: cfg.tmp_dir.clone(),
     };
+    // The startup connection is done; recaptures use a pool of their own.
+    drop(conn);
     let schema = LiveSchema {
-        conn,
+        pool: mysql_async::Pool::new(mysql_opts(&cfg)),
         handle: rt.handle().clone(),
     };
     let (start_file, start_offset) = (start.file.clone(), start.offset);
@@ -229,34 +233,14 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
         })
         .context("cannot start the processor thread")?;
 
-    let reader = rt.block_on(async move {
-        let mut session = BinlogSession::connect(&session_opts)
-            .await
-            .with_context(|| format!("cannot start replication from {addr} at {start}"))?;
-        tracing::info!(position = %start, "streaming");
-        let mut batch = Vec::with_capacity(256);
-        loop {
-            tokio::select! {
-                res = session.next_batch(&mut batch, 256, 1 << 20) => {
-                    // Events read before an error are still delivered.
-                    let full = std::mem::take(&mut batch);
-                    if !full.is_empty() && tx.send(full).await.is_err() {
-                        return anyhow::Ok(());
-                    }
-                    res.with_context(|| format!("reading the binlog from {addr} (file {})", session.current_file()))?;
-                    if tx.is_closed() {
-                        // The processor stopped; its error is the one to report.
-                        return anyhow::Ok(());
-                    }
-                }
-                _ = tx.closed() => return anyhow::Ok(()),
-                _ = signals.recv() => {
-                    tracing::info!("signal received: stopping");
-                    return anyhow::Ok(());
-                }
-            }
-        }
-    });
+    let reader_cfg = ReaderConfig {
+        session: session_opts,
+        mysql: mysql_opts(&cfg),
+        identity,
+        max_retries: cfg.reconnect_retries,
+        max_backoff: cfg.reconnect_max_backoff,
+    };
+    let reader = rt.block_on(read_binlog(reader_cfg, tx, &mut signals));
     let processed = match processor.join() {
         Ok(r) => r,
         Err(_) => Err(anyhow::anyhow!("the processor thread panicked")),

@@ -92,7 +92,7 @@ fn sigkill_at_random_moments_loses_no_row() {
         .unwrap()
         .as_nanos() as u64;
     let mut child = spawn(&args);
-    for _ in 0..6 {
+    for _ in 0..10 {
         seed = seed
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);

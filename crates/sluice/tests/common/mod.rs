@@ -201,3 +201,31 @@ pub fn run_sluice(args: &[&str], timeout: Duration) -> (Option<i32>, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// A root connection to an extra private MariaDB.
+pub async fn root_conn_at(port: u16) -> Result<mysql_async::Conn, mysql_async::Error> {
+    let opts = mysql_async::OptsBuilder::default()
+        .ip_or_hostname("127.0.0.1")
+        .tcp_port(port)
+        .user(Some("root"))
+        .prefer_socket(false);
+    mysql_async::Conn::new(opts).await
+}
+
+pub fn stop_extra_mariadb(port: u16) {
+    let st = Command::new(repo_root().join("scripts/mariadb.sh"))
+        .arg("stop")
+        .env("SLUICE_MYSQL_PORT", port.to_string())
+        .status()
+        .expect("run scripts/mariadb.sh");
+    assert!(st.success());
+}
+
+pub fn server_pid(port: u16) -> u32 {
+    let pid_file = repo_root().join(format!(".run/mariadb-{port}/mysqld.pid"));
+    std::fs::read_to_string(&pid_file)
+        .expect("pid file")
+        .trim()
+        .parse()
+        .expect("pid")
+}

@@ -1,0 +1,242 @@
+//! The binlog reader: owns the replication session, hands batches of events
+//! to the processor, and — being the supervisor of the connection — opens a
+//! new session when the server goes away, freezes, or drops the connection:
+//! exponential backoff with jitter, the host name resolved anew each time,
+//! the server's identity checked, the stream resumed at the last transaction
+//! boundary read (a transaction cut in half is read again from its start).
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use mysql_async::prelude::Queryable;
+use sluice_binlog::resume::ResumeTracker;
+use sluice_binlog::{BinlogSession, Event, SessionOptions};
+use tokio::sync::mpsc::Sender;
+
+use crate::run::ShutdownSignals;
+
+/// Who the server is; a different server must not be read from a file
+/// position meant for another.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerIdentity {
+    pub server_id: u32,
+    pub server_uuid: Option<String>,
+}
+
+impl std::fmt::Display for ServerIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "server_id {}", self.server_id)?;
+        if let Some(u) = &self.server_uuid {
+            write!(f, ", server_uuid {u}")?;
+        }
+        Ok(())
+    }
+}
+
+pub async fn server_identity(
+    conn: &mut mysql_async::Conn,
+) -> Result<ServerIdentity, mysql_async::Error> {
+    let server_id: Option<u32> = conn.query_first("SELECT @@server_id").await?;
+    // MySQL has server_uuid; MariaDB does not.
+    let server_uuid: Option<String> = conn
+        .query_first("SELECT @@server_uuid")
+        .await
+        .unwrap_or(None);
+    Ok(ServerIdentity {
+        server_id: server_id.unwrap_or(0),
+        server_uuid,
+    })
+}
+
+pub struct ReaderConfig {
+    pub session: SessionOptions,
+    pub mysql: mysql_async::OptsBuilder,
+    pub identity: ServerIdentity,
+    /// 0: retry forever.
+    pub max_retries: u32,
+    pub max_backoff: Duration,
+}
+
+/// Delay before reconnect attempt `attempt` (1-based): 200 ms doubling up to
+/// `max`, then scaled by a random factor in [0.5, 1] so that many clients do
+/// not reconnect in step.
+pub fn backoff(attempt: u32, max: Duration, rng: &mut u64) -> Duration {
+    let base = Duration::from_millis(200).saturating_mul(1u32 << attempt.saturating_sub(1).min(16));
+    let capped = base.min(max);
+    *rng ^= *rng << 13;
+    *rng ^= *rng >> 7;
+    *rng ^= *rng << 17;
+    let factor = 0.5 + (*rng % 1000) as f64 / 2000.0;
+    capped.mul_f64(factor)
+}
+
+enum Outcome {
+    Session(BinlogSession),
+    Stop,
+}
+
+pub async fn read_binlog(
+    cfg: ReaderConfig,
+    tx: Sender<Vec<Event>>,
+    signals: &mut ShutdownSignals,
+) -> anyhow::Result<()> {
+    let addr = format!("{}:{}", cfg.session.host, cfg.session.port);
+    let mut tracker = ResumeTracker::new(cfg.session.start.clone());
+    let mut session = match BinlogSession::connect(&cfg.session).await {
+        Ok(s) => s,
+        Err(e) if e.is_transient() => {
+            tracing::warn!(error = %e, "cannot start replication; retrying");
+            match reconnect(&cfg, &tracker, signals, &tx).await? {
+                Outcome::Session(s) => s,
+                Outcome::Stop => return Ok(()),
+            }
+        }
+        Err(e) => {
+            return Err(e).with_context(|| {
+                format!(
+                    "cannot start replication from {addr} at {}",
+                    cfg.session.start
+                )
+            })
+        }
+    };
+    tracing::info!(position = %cfg.session.start, "streaming");
+    let mut batch = Vec::with_capacity(256);
+    loop {
+        tokio::select! {
+            res = session.next_batch(&mut batch, 256, 1 << 20) => {
+                // Events read before an error are still delivered.
+                let full = std::mem::take(&mut batch);
+                for ev in &full {
+                    tracker.observe(ev);
+                }
+                if !full.is_empty() && tx.send(full).await.is_err() {
+                    return Ok(()); // the processor stopped; its error is the one to report
+                }
+                match res {
+                    Ok(()) => {}
+                    Err(e) if e.is_transient() => {
+                        tracing::warn!(error = %e, resume = %tracker.resume_position(), "binlog connection lost; reconnecting");
+                        match reconnect(&cfg, &tracker, signals, &tx).await? {
+                            Outcome::Session(s) => session = s,
+                            Outcome::Stop => return Ok(()),
+                        }
+                    }
+                    Err(e) => {
+                        return Err(e).with_context(|| format!("reading the binlog from {addr} (file {})", session.current_file()))
+                    }
+                }
+            }
+            _ = tx.closed() => return Ok(()),
+            _ = signals.recv() => {
+                tracing::info!("signal received: stopping");
+                return Ok(());
+            }
+        }
+    }
+}
+
+async fn check_identity(cfg: &ReaderConfig) -> Result<(), anyhow::Error> {
+    let mut conn = tokio::time::timeout(
+        cfg.session.connect_timeout,
+        mysql_async::Conn::new(cfg.mysql.clone()),
+    )
+    .await
+    .map_err(|_| anyhow::anyhow!("connect timed out"))??;
+    let now = server_identity(&mut conn).await?;
+    let _ = conn.disconnect().await;
+    if now != cfg.identity {
+        return Err(IdentityChanged(format!(
+            "the server at {}:{} is now {now}, not {} as when sluice started: a binlog file position \
+             of one server means nothing on another. Restart sluice with --init_position for the new server \
+             (or a different client_id)",
+            cfg.session.host, cfg.session.port, cfg.identity
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct IdentityChanged(String);
+
+async fn reconnect(
+    cfg: &ReaderConfig,
+    tracker: &ResumeTracker,
+    signals: &mut ShutdownSignals,
+    tx: &Sender<Vec<Event>>,
+) -> anyhow::Result<Outcome> {
+    let down_since = Instant::now();
+    let mut rng =
+        down_since.elapsed().as_nanos() as u64 ^ 0x9E37_79B9_7F4A_7C15 ^ std::process::id() as u64;
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        if cfg.max_retries > 0 && attempt > cfg.max_retries {
+            anyhow::bail!(
+                "gave up reconnecting to {}:{} after {} attempts (replication_reconnection_retries={}); \
+                 restart sluice to resume from {}",
+                cfg.session.host,
+                cfg.session.port,
+                attempt - 1,
+                cfg.max_retries,
+                tracker.resume_position()
+            );
+        }
+        let delay = backoff(attempt, cfg.max_backoff, &mut rng);
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = signals.recv() => {
+                tracing::info!("signal received while reconnecting: stopping");
+                return Ok(Outcome::Stop);
+            }
+            _ = tx.closed() => return Ok(Outcome::Stop),
+        }
+        if let Err(e) = check_identity(cfg).await {
+            if e.is::<IdentityChanged>() {
+                return Err(e);
+            }
+            tracing::warn!(attempt, error = %e, "server not reachable yet");
+            continue;
+        }
+        let mut opts = cfg.session.clone();
+        opts.start = tracker.resume_position().clone();
+        match BinlogSession::connect(&opts).await {
+            Ok(s) => {
+                tracing::warn!(
+                    attempts = attempt,
+                    seconds_disconnected = down_since.elapsed().as_secs_f64(),
+                    position = %opts.start,
+                    "reconnected"
+                );
+                return Ok(Outcome::Session(s));
+            }
+            Err(e) if e.is_transient() => {
+                tracing::warn!(attempt, error = %e, "reconnect failed; retrying")
+            }
+            Err(e) => return Err(e).with_context(|| format!("reconnecting at {}", opts.start)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_to_the_cap_with_jitter() {
+        let mut rng = 12345;
+        let max = Duration::from_secs(5);
+        for attempt in 1..30 {
+            let d = backoff(attempt, max, &mut rng);
+            let full = Duration::from_millis(200)
+                .saturating_mul(1 << (attempt - 1).min(16))
+                .min(max);
+            assert!(
+                d >= full / 2 && d <= full,
+                "attempt {attempt}: {d:?} vs {full:?}"
+            );
+        }
+    }
+}
