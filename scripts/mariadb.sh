@@ -10,7 +10,8 @@
 #
 # Environment: SLUICE_MYSQL_PORT (default 23306), SLUICE_RUN_DIR (default .run
 # in the repository), SLUICE_MYSQL_BINLOG (row, the default; statement; off:
-# misconfigured servers for tests of sluice's refusal to start). Users: root (socket and 127.0.0.1, no password) and
+# misconfigured servers for tests of sluice's refusal to start),
+# SLUICE_MYSQL_SERVER_ID (default 1). Users: root (socket and 127.0.0.1, no password) and
 # sluice/sluice with only what sluice needs.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -64,7 +65,7 @@ start_locked() {
   fi
   /usr/sbin/mariadbd --no-defaults --user="$(id -un)" --datadir="$DATA" \
     --port="$PORT" --bind-address=127.0.0.1 --socket="$SOCK" --pid-file="$PID" \
-    --log-error="$LOG" --server-id=1 "${BINLOG_ARGS[@]}" \
+    --log-error="$LOG" --server-id="${SLUICE_MYSQL_SERVER_ID:-1}" "${BINLOG_ARGS[@]}" \
     --character-set-server=utf8mb4 --collation-server=utf8mb4_general_ci \
     --innodb-buffer-pool-size="${SLUICE_MYSQL_BUFFER_POOL:-256M}" --innodb-log-file-size=256M --innodb-flush-log-at-trx-commit=2 \
     --sync-binlog=0 --max-allowed-packet=256M --skip-name-resolve --max-connections=500 \

@@ -258,3 +258,59 @@ fn survives_restarts_and_a_freeze_without_losing_a_row() {
         "expected three recoveries:\n{err}"
     );
 }
+
+#[test]
+fn a_different_server_behind_the_address_stops_sluice() {
+    const P: u16 = 23311;
+    ensure_extra_mariadb(P, "row");
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(sluice_bin())
+        .args([
+            "--host=127.0.0.1",
+            &format!("--port={P}"),
+            "--user=root",
+            "--mysql_connect_timeout_ms=1000",
+            "--replication_reconnect_max_backoff_ms=1000",
+            "--log_level=warn",
+            "--producer=file",
+            &format!("--output_file={}", dir.path().join("o.json").display()),
+            &unique_client_id(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(child.try_wait().unwrap().is_none());
+    // The same address, another server (server_id 2).
+    stop_extra_mariadb(P);
+    let st = std::process::Command::new(repo_root().join("scripts/mariadb.sh"))
+        .arg("start")
+        .env("SLUICE_MYSQL_PORT", P.to_string())
+        .env("SLUICE_MYSQL_SERVER_ID", "2")
+        .env("SLUICE_MYSQL_BUFFER_POOL", "32M")
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let exited = wait_for(Duration::from_secs(30), || {
+        matches!(child.try_wait(), Ok(Some(_)))
+    });
+    if !exited {
+        let _ = child.kill();
+    }
+    let out = child.wait_with_output().unwrap();
+    stop_extra_mariadb(P); // the next run starts it with server_id 1 again
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        exited,
+        "sluice kept going against a different server:\n{err}"
+    );
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("server_id 2")
+            && err.contains("server_id 1")
+            && err.contains("--init_position"),
+        "{err}"
+    );
+}
