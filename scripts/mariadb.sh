@@ -57,13 +57,18 @@ start_locked() {
          "stop it or choose another port with SLUICE_MYSQL_PORT" >&2
     exit 1
   fi
+  mkdir -p "$DIR/tmp"
   if [ ! -d "$DATA/mysql" ]; then
-    rm -rf "$DATA"
-    mariadb-install-db --no-defaults --datadir="$DATA" --user="$(id -un)" \
-      --auth-root-authentication-method=normal --skip-test-db >"$DIR/install.log" 2>&1 \
-      || { cat "$DIR/install.log" >&2; exit 1; }
+    # Installs of several instances are serialised and each gets its own
+    # tmpdir (concurrent bootstraps have been seen to trip over each other);
+    # the data directory appears only once complete.
+    rm -rf "$DATA" "$DATA.new"
+    flock "$RUN_DIR/.install.lock" mariadb-install-db --no-defaults --datadir="$DATA.new" --user="$(id -un)" \
+      --tmpdir="$DIR/tmp" --auth-root-authentication-method=normal --skip-test-db >"$DIR/install.log" 2>&1 \
+      || { cat "$DIR/install.log" >&2; rm -rf "$DATA.new"; exit 1; }
+    mv "$DATA.new" "$DATA"
   fi
-  /usr/sbin/mariadbd --no-defaults --user="$(id -un)" --datadir="$DATA" \
+  /usr/sbin/mariadbd --no-defaults --user="$(id -un)" --datadir="$DATA" --tmpdir="$DIR/tmp" \
     --port="$PORT" --bind-address=127.0.0.1 --socket="$SOCK" --pid-file="$PID" \
     --log-error="$LOG" --server-id="${SLUICE_MYSQL_SERVER_ID:-1}" "${BINLOG_ARGS[@]}" \
     --character-set-server=utf8mb4 --collation-server=utf8mb4_general_ci \

@@ -61,12 +61,18 @@ pub struct ProcessorOptions {
     /// Bytes of an open transaction held in memory before spilling to disk.
     pub txn_memory_bytes: usize,
     pub tmp_dir: Option<PathBuf>,
+    /// sluice's own state database (`schema_database`): its rows are never
+    /// output, and transactions touching only it do not move the checkpoint
+    /// (else every position write would cause another).
+    pub internal_database: Option<String>,
 }
 
 struct OpenTxn {
     gtid: Option<String>,
     thread_id: Option<u32>,
     server_id: u32,
+    /// No row of the transaction so far is outside the internal database.
+    internal_only: bool,
     /// Tables touched by the transaction; rows refer to them by index.
     tables: Vec<Arc<DecodeTable>>,
 }
@@ -100,6 +106,10 @@ pub struct Processor<S: Sink, C: SchemaSource> {
     /// GTID of the last transaction: where a restart may resume.
     boundary: BinlogPosition,
     last_gtid: Option<String>,
+    internal_database: Option<String>,
+    /// Set by the commit of a transaction that only touched the internal
+    /// database: the checkpoint stays where it was.
+    skip_boundary: bool,
 }
 
 /// Appends a cell's JSON value (`null` for NULL).
@@ -166,6 +176,8 @@ impl<S: Sink, C: SchemaSource> Processor<S, C> {
             rows_emitted: 0,
             boundary: BinlogPosition::new(start_file, start_offset),
             last_gtid: None,
+            internal_database: opts.internal_database,
+            skip_boundary: false,
         }
     }
 
@@ -207,8 +219,9 @@ impl<S: Sink, C: SchemaSource> Processor<S, C> {
     /// Handles one event; the rows of a transaction are handed to the sink
     /// when its commit arrives.
     pub fn handle(&mut self, ev: &Event) -> Result<(), PipelineError> {
+        self.skip_boundary = false;
         self.handle_event(ev)?;
-        if self.open.is_none() {
+        if self.open.is_none() && !self.skip_boundary {
             self.boundary = BinlogPosition {
                 file: self.file.clone(),
                 offset: self.next_offset,
@@ -312,6 +325,7 @@ impl<S: Sink, C: SchemaSource> Processor<S, C> {
             gtid: self.txn_gtid.clone(),
             thread_id,
             server_id,
+            internal_only: true,
             tables: Vec::new(),
         });
     }
@@ -463,6 +477,16 @@ impl<S: Sink, C: SchemaSource> Processor<S, C> {
         if self.open.is_none() {
             // Rows outside BEGIN/COMMIT: treat the statement as its own transaction.
             self.begin(None, ev.header.server_id);
+        }
+        let internal = self
+            .internal_database
+            .as_deref()
+            .is_some_and(|d| d.eq_ignore_ascii_case(&table.database));
+        if internal {
+            return Ok(());
+        }
+        if let Some(o) = self.open.as_mut() {
+            o.internal_only = false;
         }
         let table_index = {
             let open = self
@@ -672,6 +696,9 @@ impl<S: Sink, C: SchemaSource> Processor<S, C> {
             self.txn.clear();
             return Ok(());
         };
+        if open.internal_only {
+            self.skip_boundary = true;
+        }
         if self.txn.is_empty() {
             return Ok(());
         }
@@ -761,9 +788,14 @@ mod tests {
 
     /// TABLE_MAP for db1.t1 (id INT, s VARCHAR(40) utf8mb4) with column names.
     fn table_map() -> Vec<u8> {
+        table_map_in(b"db1")
+    }
+
+    fn table_map_in(db: &[u8]) -> Vec<u8> {
         let mut b = vec![7, 0, 0, 0, 0, 0, 1, 0];
-        b.push(3);
-        b.extend_from_slice(b"db1\0");
+        b.push(db.len() as u8);
+        b.extend_from_slice(db);
+        b.push(0);
         b.push(2);
         b.extend_from_slice(b"t1\0");
         b.push(2); // columns
@@ -795,6 +827,7 @@ mod tests {
             output: OutputConfig::default(),
             txn_memory_bytes: 1 << 20,
             tmp_dir: None,
+            internal_database: Some("maxwell".into()),
         };
         Processor::new(opts, sink, NoCatalog, catalog, "mysql-bin.000001", 4)
     }
@@ -833,6 +866,31 @@ mod tests {
             ]
         );
         assert_eq!(p.position(), "mysql-bin.000001:331");
+    }
+
+    #[test]
+    fn own_state_database_is_neither_output_nor_checkpointed() {
+        let sink = Collect::default();
+        let mut p = processor(sink.clone());
+        p.handle(&event(types::MARIADB_GTID, 100, gtid())).unwrap();
+        p.handle(&event(types::TABLE_MAP, 200, table_map_in(b"maxwell")))
+            .unwrap();
+        p.handle(&event(types::WRITE_ROWS, 300, write_rows(2, 5, b"x")))
+            .unwrap();
+        p.handle(&event(types::XID, 331, 99u64.to_le_bytes().to_vec()))
+            .unwrap();
+        assert!(sink.0.lock().unwrap().is_empty());
+        assert_eq!(p.checkpoint(), &BinlogPosition::new("mysql-bin.000001", 4));
+        // A user transaction afterwards moves the checkpoint past both.
+        p.handle(&event(types::MARIADB_GTID, 400, gtid())).unwrap();
+        p.handle(&event(types::TABLE_MAP, 500, table_map()))
+            .unwrap();
+        p.handle(&event(types::WRITE_ROWS, 600, write_rows(2, 6, b"y")))
+            .unwrap();
+        p.handle(&event(types::XID, 631, 100u64.to_le_bytes().to_vec()))
+            .unwrap();
+        assert_eq!(sink.0.lock().unwrap().len(), 1);
+        assert_eq!(p.checkpoint().offset, 631);
     }
 
     #[test]

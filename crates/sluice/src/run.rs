@@ -174,6 +174,7 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
         output: cfg.output.clone(),
         txn_memory_bytes: cfg.txn_buffer_bytes,
         tmp_dir: cfg.tmp_dir.clone(),
+        internal_database: Some(cfg.schema_database.clone()),
     };
     // The startup connection is done; recaptures use a pool of their own.
     drop(conn);
