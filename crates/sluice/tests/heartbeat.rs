@@ -12,14 +12,6 @@ use mysql_async::prelude::Queryable;
 
 const PORT: u16 = 23309;
 
-struct Thaw(u32);
-
-impl Drop for Thaw {
-    fn drop(&mut self) {
-        unsafe_kill(self.0, 18); // SIGCONT, whatever happened
-    }
-}
-
 #[test]
 fn idle_server_is_kept_frozen_server_is_detected_and_left() {
     ensure_extra_mariadb(PORT, "row");

@@ -26,6 +26,18 @@ fn spawn(args: &[String]) -> Child {
     spawn_sluice(&refs)
 }
 
+/// Recreates `db` with one table; returns the binlog position after that.
+async fn fresh_table(c: &mut mysql_async::Conn, db: &str, table_ddl: &str) -> String {
+    c.query_drop(format!("DROP DATABASE IF EXISTS {db}"))
+        .await
+        .unwrap();
+    c.query_drop(format!("CREATE DATABASE {db}")).await.unwrap();
+    c.query_drop(format!("CREATE TABLE {db}.{table_ddl}"))
+        .await
+        .unwrap();
+    master_position(c).await
+}
+
 fn ids_in(out: &Path, db: &str) -> Vec<i64> {
     read_lines(out)
         .into_iter()
@@ -50,16 +62,7 @@ fn sigkill_at_random_moments_loses_no_row() {
     let db = "posdb_kill";
     let start = rt.block_on(async {
         let mut c = root_conn().await;
-        c.query_drop(format!("DROP DATABASE IF EXISTS {db}"))
-            .await
-            .unwrap();
-        c.query_drop(format!("CREATE DATABASE {db}")).await.unwrap();
-        c.query_drop(format!(
-            "CREATE TABLE {db}.t (id INT PRIMARY KEY, v VARCHAR(20))"
-        ))
-        .await
-        .unwrap();
-        master_position(&mut c).await
+        fresh_table(&mut c, db, "t (id INT PRIMARY KEY, v VARCHAR(20))").await
     });
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.json");
@@ -136,16 +139,7 @@ fn sigterm_stores_the_final_position() {
     let out = dir.path().join("out.json");
     let client = unique_client_id();
     let mut c = rt.block_on(root_conn());
-    let start = rt.block_on(async {
-        c.query_drop(format!("DROP DATABASE IF EXISTS {db}"))
-            .await
-            .unwrap();
-        c.query_drop(format!("CREATE DATABASE {db}")).await.unwrap();
-        c.query_drop(format!("CREATE TABLE {db}.t (id INT PRIMARY KEY)"))
-            .await
-            .unwrap();
-        master_position(&mut c).await
-    });
+    let start = rt.block_on(fresh_table(&mut c, db, "t (id INT PRIMARY KEY)"));
     let child = spawn(&sluice_args(&start, &client, &out));
     let after = rt.block_on(async {
         c.query_drop(format!("INSERT INTO {db}.t VALUES (1), (2), (3)"))
@@ -191,16 +185,7 @@ fn a_newer_epoch_fences_the_writer() {
     let client = unique_client_id();
     let id = client.trim_start_matches("--client_id=").to_string();
     let mut c = rt.block_on(root_conn());
-    let start = rt.block_on(async {
-        c.query_drop(format!("DROP DATABASE IF EXISTS {db}"))
-            .await
-            .unwrap();
-        c.query_drop(format!("CREATE DATABASE {db}")).await.unwrap();
-        c.query_drop(format!("CREATE TABLE {db}.t (id INT PRIMARY KEY)"))
-            .await
-            .unwrap();
-        master_position(&mut c).await
-    });
+    let start = rt.block_on(fresh_table(&mut c, db, "t (id INT PRIMARY KEY)"));
     let mut child = spawn(&sluice_args(&start, &client, &out));
     rt.block_on(c.query_drop(format!("INSERT INTO {db}.t VALUES (1)")))
         .unwrap();

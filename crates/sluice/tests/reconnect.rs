@@ -134,14 +134,6 @@ fn workload(stop: Arc<AtomicBool>) {
     });
 }
 
-struct Thaw(u32);
-
-impl Drop for Thaw {
-    fn drop(&mut self) {
-        unsafe_kill(self.0, 18);
-    }
-}
-
 #[test]
 fn survives_restarts_and_a_freeze_without_losing_a_row() {
     ensure_extra_mariadb(PORT, "row");

@@ -229,3 +229,12 @@ pub fn server_pid(port: u16) -> u32 {
         .parse()
         .expect("pid")
 }
+
+/// Sends SIGCONT to a frozen process when dropped, whatever happened.
+pub struct Thaw(pub u32);
+
+impl Drop for Thaw {
+    fn drop(&mut self) {
+        unsafe_kill(self.0, 18);
+    }
+}
