@@ -5,10 +5,9 @@ use crate::writer::BackgroundWriter;
 use crate::{Message, Sink, SinkError};
 
 /// Appends one JSON object per line to `output_file`. Lines are buffered in
-/// memory (256 KiB, written by a thread of their own) and written to the
-/// file when the buffer fills, whenever the pipeline has caught up with the
-/// binlog, and at shutdown; each of those flushes also asks the OS to put
-/// the data on disk (fdatasync) before sluice counts the rows as delivered.
+/// memory and each full 256 KiB buffer is written by a thread of its own;
+/// `flush` writes everything and asks the OS to put it on disk (fdatasync),
+/// and only then does sluice count the rows as delivered.
 pub struct FileSink {
     path: PathBuf,
     out: BackgroundWriter,
