@@ -91,21 +91,31 @@ impl Checkpointer {
         self.last.elapsed() >= CHECKPOINT_EVERY
     }
 
+    /// How long until an unstored position is due, if there is one.
+    fn wait_for_store(&self, p: &Processor<Box<dyn Sink>, LiveSchema>) -> Option<Duration> {
+        (*p.checkpoint() != self.stored)
+            .then(|| CHECKPOINT_EVERY.saturating_sub(self.last.elapsed()))
+    }
+
     fn run(
         &mut self,
         p: &mut Processor<Box<dyn Sink>, LiveSchema>,
         force: bool,
     ) -> anyhow::Result<()> {
         p.sink_mut().flush()?;
-        if (force || self.due()) && *p.checkpoint() != self.stored {
-            let pos = p.checkpoint().clone();
-            match self.handle.block_on(self.store.store(&pos)) {
-                Ok(()) => self.stored = pos,
-                Err(e @ StoreError::Fenced { .. }) => return Err(e.into()),
-                // The rows are delivered; a later write will catch up.
-                Err(e) => tracing::warn!(error = %e, "could not store the position; will retry"),
-            }
+        if force || self.due() {
             self.last = Instant::now();
+            if *p.checkpoint() != self.stored {
+                let pos = p.checkpoint().clone();
+                match self.handle.block_on(self.store.store(&pos)) {
+                    Ok(()) => self.stored = pos,
+                    Err(e @ StoreError::Fenced { .. }) => return Err(e.into()),
+                    // The rows are delivered; a later write will catch up.
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not store the position; will retry")
+                    }
+                }
+            }
         }
         Ok(())
     }
@@ -201,9 +211,23 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
                     Err(mpsc::error::TryRecvError::Empty) => {
                         // Caught up with the binlog: make what we wrote visible.
                         ckpt.run(&mut p, false)?;
-                        match rx.blocking_recv() {
-                            Some(b) => b,
-                            None => break,
+                        // A position not stored yet is stored once due, even
+                        // if nothing else arrives.
+                        let waited = match ckpt.wait_for_store(&p) {
+                            Some(wait) => ckpt
+                                .handle
+                                .clone()
+                                // Built inside the runtime: the timer needs its context.
+                                .block_on(async { tokio::time::timeout(wait, rx.recv()).await }),
+                            None => Ok(rx.blocking_recv()),
+                        };
+                        match waited {
+                            Ok(Some(b)) => b,
+                            Ok(None) => break,
+                            Err(_) => {
+                                ckpt.run(&mut p, true)?;
+                                continue;
+                            }
                         }
                     }
                     Err(mpsc::error::TryRecvError::Disconnected) => break,

@@ -148,6 +148,17 @@ fn sigterm_stores_the_final_position() {
         master_position(&mut c).await
     });
     assert!(wait_for(Duration::from_secs(20), || ids_in(&out, db).len() == 3));
+    // Idle after the rows: the position is stored without waiting for more.
+    let (after_file, after_pos) = after.split_once(':').unwrap();
+    let after_pos: u64 = after_pos.parse().unwrap();
+    let reached = |c: &mut mysql_async::Conn| {
+        rt.block_on(stored_position(c, &client))
+            .is_some_and(|(f, p)| (f.as_str(), p) >= (after_file, after_pos))
+    };
+    assert!(
+        wait_for(Duration::from_secs(5), || reached(&mut c)),
+        "idle position not stored"
+    );
     let output = stop(child);
     assert!(
         output.status.success(),
