@@ -80,6 +80,24 @@ pub struct Event {
     pub body: Vec<u8>,
 }
 
+impl Event {
+    /// An event as the server would send it (server 1, no flags), with its
+    /// size derived from the body: for replays and tests.
+    pub fn new(event_type: u8, timestamp: u32, log_pos: u32, body: Vec<u8>) -> Self {
+        Event {
+            header: EventHeader {
+                timestamp,
+                event_type,
+                server_id: 1,
+                event_size: (HEADER_LEN + body.len()) as u32,
+                log_pos,
+                flags: 0,
+            },
+            body,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rotate {
     pub position: u64,

@@ -66,20 +66,9 @@ impl ResumeTracker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::EventHeader;
 
     fn ev(event_type: u8, log_pos: u32, body: Vec<u8>) -> Event {
-        Event {
-            header: EventHeader {
-                timestamp: 0,
-                event_type,
-                server_id: 1,
-                event_size: 19 + body.len() as u32,
-                log_pos,
-                flags: 0,
-            },
-            body,
-        }
+        Event::new(event_type, 0, log_pos, body)
     }
 
     #[test]

@@ -558,80 +558,14 @@ mod tests {
 
     #[test]
     fn cell_lengths() {
-        assert_eq!(
-            cell_len(
-                ColumnType {
-                    code: col::VARCHAR,
-                    meta: 10
-                },
-                &[3, b'a', b'b', b'c']
-            )
-            .unwrap(),
-            4
-        );
-        assert_eq!(
-            cell_len(
-                ColumnType {
-                    code: col::VARCHAR,
-                    meta: 300
-                },
-                &[3, 0, 1, 2, 3]
-            )
-            .unwrap(),
-            5
-        );
-        assert_eq!(
-            cell_len(
-                ColumnType {
-                    code: col::BLOB,
-                    meta: 2
-                },
-                &[1, 0, 9]
-            )
-            .unwrap(),
-            3
-        );
-        assert!(cell_len(
-            ColumnType {
-                code: col::BLOB,
-                meta: 2
-            },
-            &[1]
-        )
-        .is_err());
-        assert_eq!(
-            cell_len(
-                ColumnType {
-                    code: col::DATETIME2,
-                    meta: 6
-                },
-                &[]
-            )
-            .unwrap(),
-            8
-        );
-        assert_eq!(
-            cell_len(
-                ColumnType {
-                    code: col::BIT,
-                    meta: 64
-                },
-                &[]
-            )
-            .unwrap(),
-            8
-        );
-        assert_eq!(
-            cell_len(
-                ColumnType {
-                    code: col::BIT,
-                    meta: 1
-                },
-                &[]
-            )
-            .unwrap(),
-            1
-        );
-        assert!(cell_len(ColumnType { code: 120, meta: 0 }, &[]).is_err());
+        let len = |code, meta, data: &[u8]| cell_len(ColumnType { code, meta }, data);
+        assert_eq!(len(col::VARCHAR, 10, &[3, b'a', b'b', b'c']), Ok(4));
+        assert_eq!(len(col::VARCHAR, 300, &[3, 0, 1, 2, 3]), Ok(5));
+        assert_eq!(len(col::BLOB, 2, &[1, 0, 9]), Ok(3));
+        assert!(len(col::BLOB, 2, &[1]).is_err());
+        assert_eq!(len(col::DATETIME2, 6, &[]), Ok(8));
+        assert_eq!(len(col::BIT, 64, &[]), Ok(8));
+        assert_eq!(len(col::BIT, 1, &[]), Ok(1));
+        assert!(len(120, 0, &[]).is_err());
     }
 }

@@ -738,7 +738,6 @@ impl<S: Sink, C: SchemaSource> Processor<S, C> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sluice_binlog::event::EventHeader;
     use std::sync::{Arc as StdArc, Mutex};
 
     /// Collects what the pipeline emits.
@@ -768,17 +767,7 @@ mod tests {
     }
 
     fn event(event_type: u8, log_pos: u32, body: Vec<u8>) -> Event {
-        Event {
-            header: EventHeader {
-                timestamp: 1_700_000_000,
-                event_type,
-                server_id: 1,
-                event_size: 19 + body.len() as u32,
-                log_pos,
-                flags: 0,
-            },
-            body,
-        }
+        Event::new(event_type, 1_700_000_000, log_pos, body)
     }
 
     fn lenenc_str(out: &mut Vec<u8>, s: &[u8]) {
