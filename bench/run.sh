@@ -49,7 +49,7 @@ t1=$(now); DEC_S=$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b-a}')
 t0=$(now)
 "$SLUICE" --host=127.0.0.1 --port="$PORT" --user=sluice --password=sluice --log_level=warn \
   --init_position="$START_FILE:$START_POS" --stop_position="$END_FILE:$END_POS" --client_id="bench-$$-$(date +%s)" \
-  --producer=file --output_file="$TMP/out.json"
+  --http_port=0 --producer=file --output_file="$TMP/out.json"
 t1=$(now); SL_S=$(awk -v a="$t0" -v b="$t1" 'BEGIN{print b-a}')
 LINES=$(wc -l <"$TMP/out.json")
 if [ "$LINES" -ne "$ROWS" ]; then echo "sluice wrote $LINES rows, expected $ROWS" >&2; exit 1; fi

@@ -23,7 +23,7 @@ SOCK=$DIR/mysqld.sock
 PID=$DIR/mysqld.pid
 LOG=$DIR/error.log
 case "${SLUICE_MYSQL_BINLOG:-row}" in
-  row) BINLOG_ARGS=(--log-bin=mysql-bin --binlog-format=ROW --binlog-row-image=FULL --binlog-row-metadata=FULL --binlog-annotate-row-events=ON) ;;
+  row) BINLOG_ARGS=(--log-bin=mysql-bin --binlog-format=ROW --binlog-row-image=FULL --binlog-row-metadata=FULL --binlog-annotate-row-events=ON --log-slave-updates=ON) ;;
   statement) BINLOG_ARGS=(--log-bin=mysql-bin --binlog-format=STATEMENT) ;;
   off) BINLOG_ARGS=(--skip-log-bin) ;;
   *) echo "SLUICE_MYSQL_BINLOG must be row, statement or off" >&2; exit 2 ;;

@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod error;
 pub mod event;
+pub mod gtid;
 pub mod packet;
 pub mod position;
 pub mod resume;
@@ -13,5 +14,6 @@ pub mod session;
 
 pub use error::SourceError;
 pub use event::{Event, EventHeader};
+pub use gtid::GtidState;
 pub use position::BinlogPosition;
 pub use session::{BinlogSession, SessionOptions};

@@ -4,7 +4,7 @@
 //! partial rows were never emitted: the pipeline only emits at commit).
 
 use crate::event::{self, types, Event, QueryKind, Rotate};
-use crate::BinlogPosition;
+use crate::{BinlogPosition, GtidState};
 
 #[derive(Debug, Clone)]
 pub struct ResumeTracker {
@@ -12,15 +12,26 @@ pub struct ResumeTracker {
     offset: u64,
     in_txn: bool,
     boundary: BinlogPosition,
+    /// MariaDB: the GTID position at the boundary, and the GTID of the
+    /// transaction being read.
+    gtid: GtidState,
+    pending: Option<event::MariadbGtid>,
 }
 
 impl ResumeTracker {
     pub fn new(start: BinlogPosition) -> Self {
+        let gtid = start
+            .gtid
+            .as_deref()
+            .and_then(|g| GtidState::parse(g).ok())
+            .unwrap_or_default();
         ResumeTracker {
             file: start.file.clone(),
             offset: start.offset,
             in_txn: false,
             boundary: start,
+            gtid,
+            pending: None,
         }
     }
 
@@ -36,7 +47,11 @@ impl ResumeTracker {
             types::MARIADB_GTID => {
                 if let Ok(g) = event::MariadbGtid::parse(h, &ev.body) {
                     self.in_txn = !g.standalone;
+                    self.pending = Some(g);
                 }
+            }
+            types::MARIADB_GTID_LIST => {
+                let _ = self.gtid.apply_list(&ev.body);
             }
             types::QUERY => {
                 if let Ok(q) = event::Query::parse(&ev.body) {
@@ -54,7 +69,18 @@ impl ResumeTracker {
             self.offset = h.log_pos as u64;
         }
         if !self.in_txn {
-            self.boundary = BinlogPosition::new(self.file.clone(), self.offset);
+            // A transaction (or a standalone statement) ended: its GTID is
+            // part of the position from now on.
+            if h.event_type != types::MARIADB_GTID {
+                if let Some(g) = self.pending.take() {
+                    self.gtid.apply(&g);
+                }
+            }
+            self.boundary = BinlogPosition {
+                file: self.file.clone(),
+                offset: self.offset,
+                gtid: (!self.gtid.is_empty()).then(|| self.gtid.to_string()),
+            };
         }
     }
 
@@ -90,6 +116,12 @@ mod tests {
             "inside a transaction"
         );
         t.observe(&ev(types::XID, 331, 1u64.to_le_bytes().to_vec()));
-        assert_eq!(t.resume_position(), &BinlogPosition::new("b.2", 331));
+        let mut after = BinlogPosition::new("b.2", 331);
+        after.gtid = Some("0-1-7".into());
+        assert_eq!(
+            t.resume_position(),
+            &after,
+            "the GTID counts once committed"
+        );
     }
 }

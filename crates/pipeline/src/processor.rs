@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use sluice_binlog::event::{self, types, Event};
 use sluice_binlog::rows::{read_row_image, Cell, RowsHeader, RowsKind, TableMap};
-use sluice_binlog::BinlogPosition;
+use sluice_binlog::{BinlogPosition, GtidState};
 use sluice_schema::{Catalog, Table};
 use sluice_sinks::{Message, Sink, SinkError};
 
@@ -65,6 +65,10 @@ pub struct ProcessorOptions {
     /// output, and transactions touching only it do not move the checkpoint
     /// (else every position write would cause another).
     pub internal_database: Option<String>,
+    /// sluice's heartbeats (rows of `<internal_database>.heartbeats` with
+    /// this client_id) are recognised: a transaction carrying one moves the
+    /// checkpoint, so an idle position is still confirmed.
+    pub heartbeat_client_id: Option<String>,
 }
 
 struct OpenTxn {
@@ -73,6 +77,8 @@ struct OpenTxn {
     server_id: u32,
     /// No row of the transaction so far is outside the internal database.
     internal_only: bool,
+    /// The value of our own heartbeat written by this transaction.
+    heartbeat: Option<u64>,
     /// Tables touched by the transaction; rows refer to them by index.
     tables: Vec<Arc<DecodeTable>>,
 }
@@ -110,6 +116,13 @@ pub struct Processor<S: Sink, C: SchemaSource> {
     /// Set by the commit of a transaction that only touched the internal
     /// database: the checkpoint stays where it was.
     skip_boundary: bool,
+    heartbeat_client_id: Option<String>,
+    gtid_state: GtidState,
+    txn_mariadb_gtid: Option<event::MariadbGtid>,
+    /// The last own heartbeat read (committed), not yet taken.
+    heartbeat_read: Option<u64>,
+    /// Commit timestamp of the last transaction (binlog header, seconds).
+    last_commit_ts: u32,
 }
 
 /// Appends a cell's JSON value (`null` for NULL).
@@ -178,6 +191,11 @@ impl<S: Sink, C: SchemaSource> Processor<S, C> {
             last_gtid: None,
             internal_database: opts.internal_database,
             skip_boundary: false,
+            heartbeat_client_id: opts.heartbeat_client_id,
+            heartbeat_read: None,
+            gtid_state: GtidState::default(),
+            txn_mariadb_gtid: None,
+            last_commit_ts: 0,
         }
     }
 
@@ -251,8 +269,17 @@ impl<S: Sink, C: SchemaSource> Processor<S, C> {
                 let g =
                     event::MariadbGtid::parse(&h, &ev.body).map_err(|e| self.binlog_err(ev, e))?;
                 self.txn_gtid = Some(g.to_string());
+                self.txn_mariadb_gtid = Some(g);
                 if !g.standalone {
                     self.begin(None, h.server_id);
+                }
+            }
+            types::MARIADB_GTID_LIST => {
+                self.gtid_state
+                    .apply_list(&ev.body)
+                    .map_err(|e| self.binlog_err(ev, e))?;
+                if !self.gtid_state.is_empty() {
+                    self.last_gtid = Some(self.gtid_state.to_string());
                 }
             }
             types::MYSQL_GTID => {
@@ -274,6 +301,7 @@ impl<S: Sink, C: SchemaSource> Processor<S, C> {
             types::XID => {
                 let xid = event::parse_xid(&ev.body).map_err(|e| self.binlog_err(ev, e))?;
                 self.advance(ev);
+                self.last_commit_ts = ev.header.timestamp;
                 return self.commit(Some(xid));
             }
             types::TRANSACTION_PAYLOAD => return Err(self.unsupported(
@@ -326,6 +354,7 @@ impl<S: Sink, C: SchemaSource> Processor<S, C> {
             thread_id,
             server_id,
             internal_only: true,
+            heartbeat: None,
             tables: Vec::new(),
         });
     }
@@ -345,6 +374,7 @@ impl<S: Sink, C: SchemaSource> Processor<S, C> {
             // were logged.
             event::QueryKind::Commit => {
                 self.advance(ev);
+                self.last_commit_ts = ev.header.timestamp;
                 return self.commit(None);
             }
             event::QueryKind::TxnControl => {}
@@ -356,7 +386,7 @@ impl<S: Sink, C: SchemaSource> Processor<S, C> {
                 self.ddl_generation += 1;
                 if self.open.is_none() {
                     if let Some(g) = self.txn_gtid.clone() {
-                        self.last_gtid = Some(g);
+                        self.gtid_done(g);
                     }
                 }
                 self.tables.clear();
@@ -483,6 +513,13 @@ impl<S: Sink, C: SchemaSource> Processor<S, C> {
             .as_deref()
             .is_some_and(|d| d.eq_ignore_ascii_case(&table.database));
         if internal {
+            if table.table.eq_ignore_ascii_case("heartbeats") && self.heartbeat_client_id.is_some()
+            {
+                let beat = self.read_heartbeat(ev, &table, &hdr)?;
+                if let (Some(v), Some(o)) = (beat, self.open.as_mut()) {
+                    o.heartbeat = Some(v);
+                }
+            }
             return Ok(());
         }
         if let Some(o) = self.open.as_mut() {
@@ -531,6 +568,107 @@ impl<S: Sink, C: SchemaSource> Processor<S, C> {
             self.row_query = None;
         }
         Ok(())
+    }
+
+    /// Our own heartbeat value in a rows event on the heartbeats table, if
+    /// the event carries one (another client's heartbeat is not ours).
+    fn read_heartbeat(
+        &mut self,
+        ev: &Event,
+        table: &DecodeTable,
+        hdr: &RowsHeader,
+    ) -> Result<Option<u64>, PipelineError> {
+        let Some(client) = self.heartbeat_client_id.as_deref() else {
+            return Ok(None);
+        };
+        let col = |name: &str| {
+            table
+                .columns
+                .iter()
+                .position(|c| c.name.eq_ignore_ascii_case(name))
+        };
+        let (Some(ci), Some(hi)) = (col("client_id"), col("heartbeat")) else {
+            return Ok(None);
+        };
+        let body = &ev.body;
+        let wanted = serde_json::Value::String(client.to_string()).to_string();
+        let mut found = None;
+        let mut pos = hdr.rows_offset;
+        let mut text = Vec::new();
+        while pos < body.len() {
+            pos = read_row_image(
+                body,
+                pos,
+                &table.map,
+                &hdr.present,
+                &mut self.before,
+                &mut self.before_absent,
+            )
+            .map_err(|e| self.binlog_err(ev, e))?;
+            let image = if hdr.kind == RowsKind::Update {
+                pos = read_row_image(
+                    body,
+                    pos,
+                    &table.map,
+                    &hdr.present_after,
+                    &mut self.after,
+                    &mut self.after_absent,
+                )
+                .map_err(|e| self.binlog_err(ev, e))?;
+                &self.after
+            } else if hdr.kind == RowsKind::Insert {
+                &self.before
+            } else {
+                continue;
+            };
+            let (Some(c), Some(h)) = (image.get(ci).copied(), image.get(hi).copied()) else {
+                continue;
+            };
+            text.clear();
+            write_cell(&mut self.renderer, &mut text, &table.columns[ci], body, c)
+                .map_err(|m| self.decode_err(ev, table, ci, m))?;
+            if text != wanted.as_bytes() {
+                continue;
+            }
+            text.clear();
+            write_cell(&mut self.renderer, &mut text, &table.columns[hi], body, h)
+                .map_err(|m| self.decode_err(ev, table, hi, m))?;
+            found = std::str::from_utf8(&text).ok().and_then(|t| t.parse().ok());
+        }
+        Ok(found)
+    }
+
+    /// The transaction with GTID `g` is complete: the checkpoint's GTID is
+    /// MariaDB's per-domain position, or MySQL's last GTID.
+    fn gtid_done(&mut self, g: String) {
+        match self.txn_mariadb_gtid.take() {
+            Some(mg) => {
+                self.gtid_state.apply(&mg);
+                self.last_gtid = Some(self.gtid_state.to_string());
+            }
+            None => self.last_gtid = Some(g),
+        }
+    }
+
+    /// The MariaDB GTID position at the start position (from
+    /// `BINLOG_GTID_POS`), so the checkpoint carries every domain.
+    pub fn seed_gtid_state(&mut self, state: GtidState) {
+        if !state.is_empty() {
+            self.last_gtid = Some(state.to_string());
+            self.boundary.gtid = self.last_gtid.clone();
+        }
+        self.gtid_state = state;
+    }
+
+    /// The value of the last own heartbeat read back from the binlog since
+    /// the previous call.
+    pub fn take_heartbeat(&mut self) -> Option<u64> {
+        self.heartbeat_read.take()
+    }
+
+    /// Commit timestamp (unix seconds) of the last transaction committed.
+    pub fn last_commit_ts(&self) -> u32 {
+        self.last_commit_ts
     }
 
     fn decode_err(
@@ -690,14 +828,17 @@ impl<S: Sink, C: SchemaSource> Processor<S, C> {
         self.row_query = None;
         let gtid = self.txn_gtid.take();
         if let Some(g) = open.as_ref().and_then(|o| o.gtid.clone()).or(gtid.clone()) {
-            self.last_gtid = Some(g);
+            self.gtid_done(g);
         }
         let Some(open) = open else {
             self.txn.clear();
             return Ok(());
         };
-        if open.internal_only {
+        if open.internal_only && open.heartbeat.is_none() {
             self.skip_boundary = true;
+        }
+        if open.heartbeat.is_some() {
+            self.heartbeat_read = open.heartbeat;
         }
         if self.txn.is_empty() {
             return Ok(());
@@ -817,6 +958,7 @@ mod tests {
             txn_memory_bytes: 1 << 20,
             tmp_dir: None,
             internal_database: Some("maxwell".into()),
+            heartbeat_client_id: None,
         };
         Processor::new(opts, sink, NoCatalog, catalog, "mysql-bin.000001", 4)
     }

@@ -57,6 +57,12 @@ pub const OPTIONS: &[OptionSpec] = &[
     opt("mysql_connect_timeout_ms", "10000", "timeout for connecting and logging in to MySQL"),
     opt("txn_buffer_bytes", "16777216", "bytes of one open transaction kept in memory before spilling to a temporary file"),
     opt("tmp_dir", "", "directory for transaction spill files (default: the system temp dir)"),
+    opt("gtid_mode", "false", "MariaDB: resume by GTID instead of file:offset (survives a failover to another server that has the same GTIDs)"),
+    opt("heartbeat_interval_ms", "1000", "how often a heartbeat is written into the binlog (schema_database.heartbeats) to confirm the position and measure lag; 0 = never"),
+    opt("http_port", "8080", "port of the HTTP endpoint (/ping /healthcheck /leader /status /metrics) every node serves; 0 = any free port"),
+    opt("http_bind_address", "127.0.0.1", "address the HTTP endpoint binds to (0.0.0.0 for all)"),
+    opt("http_path_prefix", "/", "path prefix of the HTTP endpoints"),
+    opt("metrics_prefix", "sluice", "prefix of the Prometheus metric names (MaxwellMetrics gives Maxwell's names where they exist)"),
     opt("log_level", "info", "error | warn | info | debug | trace"),
 ];
 
@@ -102,6 +108,13 @@ pub struct Config {
     pub connect_timeout: Duration,
     pub txn_buffer_bytes: usize,
     pub tmp_dir: Option<PathBuf>,
+    pub gtid_mode: bool,
+    /// None: no heartbeats are written.
+    pub heartbeat_interval: Option<Duration>,
+    pub http_port: u16,
+    pub http_bind_address: String,
+    pub http_path_prefix: String,
+    pub metrics_prefix: String,
     pub log_level: String,
 }
 
@@ -407,6 +420,35 @@ fn build(raw: &Raw) -> Result<Config, ConfigError> {
         ));
     }
     let (tmp, _) = g.str("tmp_dir");
+    let heartbeat_interval_ms: u64 = g.num("heartbeat_interval_ms", "a number of milliseconds")?;
+    if heartbeat_interval_ms != 0 && heartbeat_interval_ms < 100 {
+        return Err(Get::bad(
+            "heartbeat_interval_ms",
+            g.str("heartbeat_interval_ms").1,
+            "must be 0 (off) or at least 100".into(),
+        ));
+    }
+    let http_port: u16 = g.num("http_port", "a port number (0-65535)")?;
+    let (http_path_prefix, hp_origin) = g.str("http_path_prefix");
+    if !http_path_prefix.starts_with('/') {
+        return Err(Get::bad(
+            "http_path_prefix",
+            hp_origin,
+            format!("'{http_path_prefix}' must start with /"),
+        ));
+    }
+    let (metrics_prefix, mp_origin) = g.str("metrics_prefix");
+    if !metrics_prefix
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        || metrics_prefix.starts_with(|c: char| c.is_ascii_digit())
+    {
+        return Err(Get::bad(
+            "metrics_prefix",
+            mp_origin,
+            format!("'{metrics_prefix}' is not a Prometheus name: letters, digits and _ only, not starting with a digit"),
+        ));
+    }
     let (log_level, lo) = g.str("log_level");
     if !matches!(
         log_level.as_str(),
@@ -440,6 +482,13 @@ fn build(raw: &Raw) -> Result<Config, ConfigError> {
         } else {
             Some(PathBuf::from(tmp))
         },
+        gtid_mode: g.bool("gtid_mode")?,
+        heartbeat_interval: (heartbeat_interval_ms > 0)
+            .then(|| Duration::from_millis(heartbeat_interval_ms)),
+        http_port,
+        http_bind_address: g.str("http_bind_address").0,
+        http_path_prefix,
+        metrics_prefix,
         log_level,
     })
 }

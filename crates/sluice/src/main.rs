@@ -1,8 +1,10 @@
 mod config;
+mod http;
 mod positions;
 mod preflight;
 mod reader;
 mod run;
+mod telemetry;
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;

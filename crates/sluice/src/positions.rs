@@ -5,14 +5,26 @@
 //! once leader election exists) can never move the position; without HA the
 //! epoch is constant (0).
 
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use std::sync::Arc;
+
 use mysql_async::prelude::Queryable;
 use mysql_async::{Pool, Row};
 use sluice_binlog::BinlogPosition;
+
+use crate::telemetry::unix_millis;
+
+/// A write that takes longer than this is abandoned and retried: a server
+/// that froze or a connection that went half-open must not stall the
+/// pipeline forever.
+const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("position store: {0}")]
     Sql(#[from] mysql_async::Error),
+    #[error("position store: no answer from the server within {0:?}")]
+    Timeout(std::time::Duration),
     #[error("position store: a writer with a newer epoch than ours ({ours}) owns the position of client_id '{client_id}'; this instance must stop")]
     Fenced { client_id: String, ours: u64 },
 }
@@ -21,9 +33,47 @@ pub struct PositionStore {
     /// A pool, so a connection lost to a server restart is replaced.
     pool: Pool,
     table: String,
-    server_id: u32,
+    /// The server the position belongs to; it changes when a GTID-mode
+    /// reader follows a failover to another server.
+    server_id: Arc<AtomicU32>,
     client_id: String,
     epoch: u64,
+    /// Positions are found by client_id alone (GTIDs mean the same on every
+    /// server of a replication topology).
+    gtid_mode: bool,
+}
+
+/// Writes sluice's heartbeats into the binlog (Maxwell's `heartbeats`
+/// table); the processor recognises them when it reads them back.
+#[derive(Clone)]
+pub struct Heartbeater {
+    pool: Pool,
+    table: String,
+    server_id: Arc<AtomicU32>,
+    client_id: String,
+}
+
+impl Heartbeater {
+    pub async fn beat(&self, value: u64) -> Result<(), StoreError> {
+        let write = async {
+            self.pool
+                .get_conn()
+                .await?
+                .exec_drop(
+                    format!(
+                        "INSERT INTO {} (server_id, client_id, heartbeat) VALUES (?, ?, ?) \
+                     ON DUPLICATE KEY UPDATE heartbeat = VALUES(heartbeat)",
+                        self.table
+                    ),
+                    (self.server_id.load(Relaxed), &self.client_id, value),
+                )
+                .await
+        };
+        tokio::time::timeout(WRITE_TIMEOUT, write)
+            .await
+            .map_err(|_| StoreError::Timeout(WRITE_TIMEOUT))?
+            .map_err(StoreError::from)
+    }
 }
 
 fn quote_ident(s: &str) -> String {
@@ -36,9 +86,10 @@ impl PositionStore {
     pub async fn open(
         opts: mysql_async::OptsBuilder,
         database: &str,
-        server_id: u32,
+        server_id: Arc<AtomicU32>,
         client_id: &str,
         epoch: u64,
+        gtid_mode: bool,
     ) -> Result<Self, StoreError> {
         // Affected rows must count matched rows: an unchanged position is
         // still a successful write.
@@ -74,29 +125,61 @@ impl PositionStore {
             ))
             .await?;
         }
+        conn.query_drop(format!(
+            "CREATE TABLE IF NOT EXISTS {db}.`heartbeats` (
+               server_id INT UNSIGNED NOT NULL,
+               client_id VARCHAR(255) CHARACTER SET latin1 NOT NULL DEFAULT 'maxwell',
+               heartbeat BIGINT NOT NULL,
+               PRIMARY KEY (server_id, client_id)
+             )"
+        ))
+        .await?;
         Ok(PositionStore {
             pool,
             table,
             server_id,
             client_id: client_id.to_string(),
             epoch,
+            gtid_mode,
         })
+    }
+
+    pub fn heartbeater(&self) -> Heartbeater {
+        Heartbeater {
+            pool: self.pool.clone(),
+            table: self.table.replace("`positions`", "`heartbeats`"),
+            server_id: self.server_id.clone(),
+            client_id: self.client_id.clone(),
+        }
     }
 
     /// The stored position of this client on this server, if any.
     pub async fn load(&mut self) -> Result<Option<BinlogPosition>, StoreError> {
-        let row: Option<(Option<String>, Option<u64>, Option<String>)> = self
-            .pool
-            .get_conn()
+        let mut conn = self.pool.get_conn().await?;
+        type Stored = (Option<String>, Option<u64>, Option<String>);
+        let row: Option<Stored> = if self.gtid_mode {
+            // The newest position of this client on any server: after a
+            // failover the GTID position is valid on the new server too.
+            conn.exec_first(
+                format!(
+                    "SELECT binlog_file, binlog_position, gtid_set FROM {} WHERE client_id = ? \
+                     AND gtid_set IS NOT NULL AND gtid_set <> '' \
+                     ORDER BY server_id = ? DESC, heartbeat_at DESC LIMIT 1",
+                    self.table
+                ),
+                (&self.client_id, self.server_id.load(Relaxed)),
+            )
             .await?
-            .exec_first(
+        } else {
+            conn.exec_first(
                 format!(
                     "SELECT binlog_file, binlog_position, gtid_set FROM {} WHERE server_id = ? AND client_id = ?",
                     self.table
                 ),
-                (self.server_id, &self.client_id),
+                (self.server_id.load(Relaxed), &self.client_id),
             )
-            .await?;
+            .await?
+        };
         Ok(match row {
             Some((Some(file), Some(offset), gtid)) if !file.is_empty() => Some(BinlogPosition {
                 file,
@@ -108,15 +191,34 @@ impl PositionStore {
     }
 
     /// Stores `pos` unless a newer epoch has written (then `Fenced`).
-    pub async fn store(&mut self, pos: &BinlogPosition) -> Result<(), StoreError> {
+    /// `heartbeat_read`: the last own heartbeat read back from the binlog at
+    /// or before `pos`, if one was read since the previous store.
+    pub async fn store(
+        &mut self,
+        pos: &BinlogPosition,
+        heartbeat_read: Option<u64>,
+    ) -> Result<(), StoreError> {
+        tokio::time::timeout(WRITE_TIMEOUT, self.store_now(pos, heartbeat_read))
+            .await
+            .map_err(|_| StoreError::Timeout(WRITE_TIMEOUT))?
+    }
+
+    async fn store_now(
+        &mut self,
+        pos: &BinlogPosition,
+        heartbeat_read: Option<u64>,
+    ) -> Result<(), StoreError> {
         let gtid = pos.gtid.clone().unwrap_or_default();
+        let server_id = self.server_id.load(Relaxed);
+        let now = unix_millis();
         let updated = self
             .pool
             .get_conn()
             .await?
             .exec_iter(
                 format!(
-                    "UPDATE {} SET binlog_file = ?, binlog_position = ?, gtid_set = ?, epoch = ? \
+                    "UPDATE {} SET binlog_file = ?, binlog_position = ?, gtid_set = ?, epoch = ?, \
+                     heartbeat_at = ?, last_heartbeat_read = COALESCE(?, last_heartbeat_read) \
                      WHERE server_id = ? AND client_id = ? AND epoch <= ?",
                     self.table
                 ),
@@ -125,7 +227,9 @@ impl PositionStore {
                     pos.offset,
                     &gtid,
                     self.epoch,
-                    self.server_id,
+                    now,
+                    heartbeat_read,
+                    server_id,
                     &self.client_id,
                     self.epoch,
                 ),
@@ -141,11 +245,11 @@ impl PositionStore {
             .await?
             .exec_iter(
                 format!(
-                    "INSERT IGNORE INTO {} (server_id, client_id, binlog_file, binlog_position, gtid_set, epoch) \
-                     VALUES (?, ?, ?, ?, ?, ?)",
+                    "INSERT IGNORE INTO {} (server_id, client_id, binlog_file, binlog_position, gtid_set, epoch, \
+                     heartbeat_at, last_heartbeat_read) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                     self.table
                 ),
-                (self.server_id, &self.client_id, &pos.file, pos.offset, &gtid, self.epoch),
+                (server_id, &self.client_id, &pos.file, pos.offset, &gtid, self.epoch, now, heartbeat_read),
             )
             .await?
             .affected_rows();

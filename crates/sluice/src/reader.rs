@@ -5,6 +5,8 @@
 //! the server's identity checked, the stream resumed at the last transaction
 //! boundary read (a transaction cut in half is read again from its start).
 
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -14,6 +16,7 @@ use sluice_binlog::{BinlogSession, Event, SessionOptions};
 use tokio::sync::mpsc::Sender;
 
 use crate::run::ShutdownSignals;
+use crate::telemetry::Telemetry;
 
 /// Who the server is; a different server must not be read from a file
 /// position meant for another.
@@ -55,6 +58,9 @@ pub struct ReaderConfig {
     /// 0: retry forever.
     pub max_retries: u32,
     pub max_backoff: Duration,
+    /// The server the position store writes for: follows a GTID failover.
+    pub server_id: Arc<AtomicU32>,
+    pub telemetry: Arc<Telemetry>,
 }
 
 /// Delay before reconnect attempt `attempt` (1-based): 200 ms doubling up to
@@ -76,7 +82,7 @@ enum Outcome {
 }
 
 pub async fn read_binlog(
-    cfg: ReaderConfig,
+    mut cfg: ReaderConfig,
     tx: Sender<Vec<Event>>,
     signals: &mut ShutdownSignals,
 ) -> anyhow::Result<()> {
@@ -86,7 +92,7 @@ pub async fn read_binlog(
         Ok(s) => s,
         Err(e) if e.is_transient() => {
             tracing::warn!(error = %e, "cannot start replication; retrying");
-            match reconnect(&cfg, &tracker, signals, &tx).await? {
+            match reconnect(&mut cfg, &tracker, signals, &tx).await? {
                 Outcome::Session(s) => s,
                 Outcome::Stop => return Ok(()),
             }
@@ -100,16 +106,21 @@ pub async fn read_binlog(
             })
         }
     };
-    tracing::info!(position = %cfg.session.start, "streaming");
+    tracing::info!(position = %cfg.session.start, gtid = cfg.session.start.gtid.as_deref().unwrap_or(""), "streaming");
+    cfg.telemetry.binlog_connected();
     let mut batch = Vec::with_capacity(256);
     loop {
         tokio::select! {
             res = session.next_batch(&mut batch, 256, 1 << 20) => {
                 // Events read before an error are still delivered.
                 let full = std::mem::take(&mut batch);
+                let mut bytes = 0u64;
                 for ev in &full {
                     tracker.observe(ev);
+                    bytes += ev.body.len() as u64 + 19;
                 }
+                cfg.telemetry.binlog_events.fetch_add(full.len() as u64, Relaxed);
+                cfg.telemetry.binlog_bytes.fetch_add(bytes, Relaxed);
                 if !full.is_empty() && tx.send(full).await.is_err() {
                     return Ok(()); // the processor stopped; its error is the one to report
                 }
@@ -117,8 +128,13 @@ pub async fn read_binlog(
                     Ok(()) => {}
                     Err(e) if e.is_transient() => {
                         tracing::warn!(error = %e, resume = %tracker.resume_position(), "binlog connection lost; reconnecting");
-                        match reconnect(&cfg, &tracker, signals, &tx).await? {
-                            Outcome::Session(s) => session = s,
+                        cfg.telemetry.binlog_disconnected();
+                        match reconnect(&mut cfg, &tracker, signals, &tx).await? {
+                            Outcome::Session(s) => {
+                                session = s;
+                                cfg.telemetry.reconnects.fetch_add(1, Relaxed);
+                                cfg.telemetry.binlog_connected();
+                            }
                             Outcome::Stop => return Ok(()),
                         }
                     }
@@ -136,7 +152,13 @@ pub async fn read_binlog(
     }
 }
 
-async fn check_identity(cfg: &ReaderConfig) -> Result<(), anyhow::Error> {
+/// Checks who the server is now. A different server is refused when the
+/// position is a file offset; with `gtid_mode` and a GTID position it is
+/// followed (a failover), and becomes the expected identity.
+async fn check_identity(
+    cfg: &mut ReaderConfig,
+    tracker: &ResumeTracker,
+) -> Result<(), anyhow::Error> {
     let mut conn = tokio::time::timeout(
         cfg.session.connect_timeout,
         mysql_async::Conn::new(cfg.mysql.clone()),
@@ -145,11 +167,18 @@ async fn check_identity(cfg: &ReaderConfig) -> Result<(), anyhow::Error> {
     .map_err(|_| anyhow::anyhow!("connect timed out"))??;
     let now = server_identity(&mut conn).await?;
     let _ = conn.disconnect().await;
+    if now != cfg.identity && cfg.session.gtid_mode && tracker.resume_position().gtid.is_some() {
+        tracing::warn!(was = %cfg.identity, now = %now, gtid = tracker.resume_position().gtid.as_deref().unwrap_or(""),
+            "a different server answers at {}:{}; gtid_mode: continuing from the GTID position", cfg.session.host, cfg.session.port);
+        cfg.server_id.store(now.server_id, Relaxed);
+        cfg.identity = now;
+        return Ok(());
+    }
     if now != cfg.identity {
         return Err(IdentityChanged(format!(
             "the server at {}:{} is now {now}, not {} as when sluice started: a binlog file position \
              of one server means nothing on another. Restart sluice with --init_position for the new server \
-             (or a different client_id)",
+             (or a different client_id), or use gtid_mode=true where the servers share GTIDs",
             cfg.session.host, cfg.session.port, cfg.identity
         ))
         .into());
@@ -162,7 +191,7 @@ async fn check_identity(cfg: &ReaderConfig) -> Result<(), anyhow::Error> {
 struct IdentityChanged(String);
 
 async fn reconnect(
-    cfg: &ReaderConfig,
+    cfg: &mut ReaderConfig,
     tracker: &ResumeTracker,
     signals: &mut ShutdownSignals,
     tx: &Sender<Vec<Event>>,
@@ -193,7 +222,7 @@ async fn reconnect(
             }
             _ = tx.closed() => return Ok(Outcome::Stop),
         }
-        if let Err(e) = check_identity(cfg).await {
+        if let Err(e) = check_identity(cfg, tracker).await {
             if e.is::<IdentityChanged>() {
                 return Err(e);
             }

@@ -2,11 +2,14 @@
 //! runtime) and the processor (a thread of its own), joined by a bounded
 //! channel so a slow producer slows the reader instead of growing memory.
 
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
-use sluice_binlog::{BinlogPosition, Event, SessionOptions};
+use sluice_binlog::{BinlogPosition, Event, GtidState, SessionOptions};
 use sluice_pipeline::{Processor, ProcessorOptions, SchemaSource};
 use sluice_schema::Table;
 use sluice_sinks::{FileSink, Sink, StdoutSink};
@@ -14,9 +17,11 @@ use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
 use crate::config::{Config, Producer};
-use crate::positions::{PositionStore, StoreError};
+use crate::http::HttpServer;
+use crate::positions::{Heartbeater, PositionStore, StoreError};
 use crate::preflight;
 use crate::reader::{read_binlog, server_identity, ReaderConfig};
+use crate::telemetry::{unix_millis, Role, Telemetry};
 
 /// Re-captures tables from the live catalog (interim schema tracking).
 struct LiveSchema {
@@ -84,6 +89,9 @@ struct Checkpointer {
     handle: Handle,
     stored: BinlogPosition,
     last: Instant,
+    telemetry: Arc<Telemetry>,
+    /// An own heartbeat read back and not stored yet.
+    heartbeat: Option<u64>,
 }
 
 impl Checkpointer {
@@ -103,21 +111,80 @@ impl Checkpointer {
         force: bool,
     ) -> anyhow::Result<()> {
         p.sink_mut().flush()?;
+        let t = &self.telemetry;
+        t.producer_flushes.fetch_add(1, Relaxed);
+        t.rows_emitted.store(p.rows_emitted(), Relaxed);
+        t.last_commit_ts
+            .store(u64::from(p.last_commit_ts()), Relaxed);
+        if let Some(beat) = p.take_heartbeat() {
+            let now = unix_millis();
+            t.heartbeats_read.fetch_add(1, Relaxed);
+            t.heartbeat_read_delay_ms
+                .store(now.saturating_sub(beat), Relaxed);
+            t.heartbeat_read_ms.store(beat, Relaxed);
+            self.heartbeat = Some(beat);
+        }
+        t.set_processed_position(p.checkpoint().to_string());
         if force || self.due() {
             self.last = Instant::now();
             if *p.checkpoint() != self.stored {
                 let pos = p.checkpoint().clone();
-                match self.handle.block_on(self.store.store(&pos)) {
-                    Ok(()) => self.stored = pos,
+                match self.handle.block_on(self.store.store(&pos, self.heartbeat)) {
+                    Ok(()) => {
+                        t.position_stores.fetch_add(1, Relaxed);
+                        t.set_stored_position(pos.to_string());
+                        self.stored = pos;
+                        self.heartbeat = None;
+                    }
                     Err(e @ StoreError::Fenced { .. }) => return Err(e.into()),
                     // The rows are delivered; a later write will catch up.
                     Err(e) => {
+                        t.position_store_failures.fetch_add(1, Relaxed);
                         tracing::warn!(error = %e, "could not store the position; will retry")
                     }
                 }
             }
         }
         Ok(())
+    }
+}
+
+/// Writes a heartbeat into the binlog every `every` while this node leads.
+async fn write_heartbeats(beats: Heartbeater, every: Duration, telemetry: Arc<Telemetry>) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
+    loop {
+        tick.tick().await;
+        if telemetry.role() != Role::Leader {
+            continue;
+        }
+        let value = unix_millis();
+        match beats.beat(value).await {
+            Ok(()) => {
+                telemetry.heartbeats_written.fetch_add(1, Relaxed);
+                telemetry.heartbeat_written_ms.store(value, Relaxed);
+                failing = false;
+            }
+            // The binlog reader reports the outage; say it once here.
+            Err(e) if !failing => {
+                failing = true;
+                tracing::warn!(error = %e, "cannot write a heartbeat; retrying");
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// MariaDB's GTID position at a file position (empty on MySQL, or when the
+/// server cannot tell).
+async fn gtid_state_at(conn: &mut Conn, pos: &BinlogPosition) -> GtidState {
+    let found: Result<Option<Option<String>>, _> = conn
+        .exec_first("SELECT BINLOG_GTID_POS(?, ?)", (&pos.file, pos.offset))
+        .await;
+    match found {
+        Ok(Some(Some(text))) => GtidState::parse(&text).unwrap_or_default(),
+        _ => GtidState::default(),
     }
 }
 
@@ -130,7 +197,33 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
     let mut signals = rt
         .block_on(async { ShutdownSignals::install() })
         .context("cannot install signal handlers")?;
+    // HTTP answers from the start: a node is observable while it connects,
+    // waits or fails.
+    let telemetry = Arc::new(Telemetry::new(&cfg.client_id, &cfg.metrics_prefix));
+    let http = rt.block_on(HttpServer::bind(
+        &cfg.http_bind_address,
+        cfg.http_port,
+        &cfg.http_path_prefix,
+    ))?;
+    tracing::info!(address = %http.address, "http endpoint listening");
+    rt.spawn(http.serve(telemetry.clone()));
+    let result = stream(&rt, cfg, &mut signals, telemetry.clone());
+    telemetry.set_role(Role::Stopping);
+    if let Err(e) = &result {
+        telemetry.set_fatal(format!("{e:#}"));
+    }
+    rt.shutdown_timeout(Duration::from_secs(1));
+    result
+}
+
+fn stream(
+    rt: &tokio::runtime::Runtime,
+    cfg: Config,
+    signals: &mut ShutdownSignals,
+    telemetry: Arc<Telemetry>,
+) -> anyhow::Result<()> {
     let addr = format!("{}:{}", cfg.host, cfg.port);
+    let server_id = Arc::new(AtomicU32::new(0));
     let (conn, store, start, catalog, identity) = rt.block_on(async {
         let mut conn = tokio::time::timeout(cfg.connect_timeout, Conn::new(mysql_opts(&cfg)))
             .await
@@ -139,24 +232,33 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
         let info = preflight::check(&mut conn, &addr).await?;
         tracing::info!(server = %addr, version = %info.version, server_id = info.server_id, row_image = %info.row_image,
             row_metadata = info.row_metadata.as_deref().unwrap_or("n/a"), client_id = %cfg.client_id, schema_database = %cfg.schema_database, "connected");
+        server_id.store(info.server_id, Relaxed);
         let mut store = PositionStore::open(
             mysql_opts(&cfg),
             &cfg.schema_database,
-            info.server_id,
+            server_id.clone(),
             &cfg.client_id,
             EPOCH_WITHOUT_HA,
+            cfg.gtid_mode,
         )
         .await
         .with_context(|| format!("opening the position store in database '{}' (the user needs all rights on it)", cfg.schema_database))?;
         // The stored position wins, then --init_position, then the server's.
-        let start = match (store.load().await?, &cfg.init_position) {
+        let mut start = match (store.load().await?, &cfg.init_position) {
             (Some(p), _) => {
-                tracing::info!(position = %p, client_id = %cfg.client_id, "resuming from the stored position");
+                tracing::info!(position = %p, gtid = p.gtid.as_deref().unwrap_or(""), client_id = %cfg.client_id, "resuming from the stored position");
                 p
             }
             (None, Some(p)) => p.clone(),
             (None, None) => preflight::current_position(&mut conn).await?,
         };
+        if start.gtid.is_none() {
+            let state = gtid_state_at(&mut conn, &start).await;
+            start.gtid = (!state.is_empty()).then(|| state.to_string());
+        }
+        if cfg.gtid_mode && start.gtid.is_none() {
+            tracing::warn!(position = %start, "gtid_mode: the server reports no GTID position here; starting by file and offset");
+        }
         let catalog = sluice_schema::capture_catalog(&mut conn).await.context("capturing the schema")?;
         tracing::info!(tables = catalog.tables.len(), "schema captured");
         let identity = server_identity(&mut conn).await.context("reading the server's identity")?;
@@ -176,6 +278,7 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
         start: start.clone(),
         heartbeat: cfg.heartbeat,
         connect_timeout: cfg.connect_timeout,
+        gtid_mode: cfg.gtid_mode,
     };
     // At most 16 batches of at most 1 MiB wait between reader and processor:
     // memory stays bounded when the producer is slower than the binlog.
@@ -185,6 +288,7 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
         txn_memory_bytes: cfg.txn_buffer_bytes,
         tmp_dir: cfg.tmp_dir.clone(),
         internal_database: Some(cfg.schema_database.clone()),
+        heartbeat_client_id: Some(cfg.client_id.clone()),
     };
     // The startup connection is done; recaptures use a pool of their own.
     drop(conn);
@@ -192,18 +296,34 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
         pool: mysql_async::Pool::new(mysql_opts(&cfg)),
         handle: rt.handle().clone(),
     };
+    if let Some(every) = cfg.heartbeat_interval {
+        rt.spawn(write_heartbeats(
+            store.heartbeater(),
+            every,
+            telemetry.clone(),
+        ));
+    }
+    let start_gtid = start
+        .gtid
+        .as_deref()
+        .and_then(|g| GtidState::parse(g).ok())
+        .unwrap_or_default();
     let (start_file, start_offset) = (start.file.clone(), start.offset);
     let stop_at = cfg.stop_position.clone();
     let handle = rt.handle().clone();
+    let ptelemetry = telemetry.clone();
     let processor = std::thread::Builder::new()
         .name("processor".into())
         .spawn(move || -> anyhow::Result<u64> {
             let mut p = Processor::new(proc_opts, sink, schema, catalog, &start_file, start_offset);
+            p.seed_gtid_state(start_gtid);
             let mut ckpt = Checkpointer {
                 stored: p.checkpoint().clone(),
                 last: Instant::now(),
                 store,
                 handle,
+                telemetry: ptelemetry,
+                heartbeat: None,
             };
             loop {
                 let batch = match rx.try_recv() {
@@ -264,13 +384,17 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
         identity,
         max_retries: cfg.reconnect_retries,
         max_backoff: cfg.reconnect_max_backoff,
+        server_id,
+        telemetry: telemetry.clone(),
     };
-    let reader = rt.block_on(read_binlog(reader_cfg, tx, &mut signals));
+    // Without leader election, this node leads once its state is restored.
+    telemetry.set_epoch(EPOCH_WITHOUT_HA);
+    telemetry.set_role(Role::Leader);
+    let reader = rt.block_on(read_binlog(reader_cfg, tx, signals));
     let processed = match processor.join() {
         Ok(r) => r,
         Err(_) => Err(anyhow::anyhow!("the processor thread panicked")),
     };
-    rt.shutdown_timeout(Duration::from_secs(1));
     processed?;
     reader
 }

@@ -40,6 +40,7 @@ fn five_million_row_transaction_in_bounded_memory() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.json");
     let status = Command::new(sluice_bin())
+        .arg("--http_port=0")
         .args([
             "--host=127.0.0.1",
             &format!("--port={}", ensure_mariadb()),

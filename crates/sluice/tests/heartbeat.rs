@@ -27,6 +27,7 @@ fn idle_server_is_kept_frozen_server_is_detected_and_left() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.json");
     let mut child = std::process::Command::new(sluice_bin())
+        .arg("--http_port=0")
         .args([
             "--host=127.0.0.1",
             &format!("--port={PORT}"),

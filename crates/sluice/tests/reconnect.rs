@@ -5,134 +5,15 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::replay::{converges, create_tables, source, workload};
 use common::*;
-use mysql_async::prelude::Queryable;
-use serde_json::{json, Value};
 
 const PORT: u16 = 23310;
 const DB: &str = "replay";
-
-type Copy = BTreeMap<String, BTreeMap<i64, Value>>;
-
-/// Applies sluice's output in order, keyed by primary key `id`.
-fn apply(out: &Path) -> Copy {
-    let mut copy = Copy::new();
-    for v in read_lines(out) {
-        if v["database"] != DB {
-            continue;
-        }
-        let t = copy
-            .entry(v["table"].as_str().unwrap().to_string())
-            .or_default();
-        let id = v["data"]["id"].as_i64().unwrap();
-        match v["type"].as_str().unwrap() {
-            "insert" => {
-                t.insert(id, v["data"].clone());
-            }
-            "update" => {
-                if let Some(old_id) = v["old"]["id"].as_i64() {
-                    t.remove(&old_id);
-                }
-                t.insert(id, v["data"].clone());
-            }
-            "delete" => {
-                t.remove(&id);
-            }
-            other => panic!("unexpected type {other}"),
-        }
-    }
-    copy.retain(|_, t| !t.is_empty());
-    copy
-}
-
-async fn source(c: &mut mysql_async::Conn) -> Copy {
-    let mut copy = Copy::new();
-    let a: Vec<(i64, i64)> = c.query(format!("SELECT id, v FROM {DB}.a")).await.unwrap();
-    for (id, v) in a {
-        copy.entry("a".into())
-            .or_default()
-            .insert(id, json!({"id": id, "v": v}));
-    }
-    let b: Vec<(i64, String)> = c.query(format!("SELECT id, s FROM {DB}.b")).await.unwrap();
-    for (id, s) in b {
-        copy.entry("b".into())
-            .or_default()
-            .insert(id, json!({"id": id, "s": s}));
-    }
-    copy
-}
-
-/// Random transactions of 1..=200 rows: inserts, updates (some changing the
-/// primary key) and deletes over two tables, until `stop`; errors while the
-/// server is away are waited out.
-fn workload(stop: Arc<AtomicBool>) {
-    let rt = runtime();
-    rt.block_on(async {
-        let mut rng: u64 = 0x2545F4914F6CDD1D;
-        let mut next = |n: u64| {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            rng % n
-        };
-        let mut next_id: i64 = 1;
-        let mut conn: Option<mysql_async::Conn> = None;
-        while !stop.load(Ordering::Relaxed) {
-            let Some(c) = conn.as_mut() else {
-                conn = root_conn_at(PORT).await.ok();
-                if conn.is_none() {
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-                continue;
-            };
-            let rows = 1 + next(200) as i64;
-            let stmts = match next(4) {
-                0 | 1 => {
-                    let vals: Vec<String> = (next_id..next_id + rows).map(|i| format!("({i}, {})", i % 97)).collect();
-                    let strs: Vec<String> = (next_id..next_id + rows).map(|i| format!("({i}, 's{i}')")).collect();
-                    next_id += rows;
-                    vec![
-                        format!("INSERT INTO {DB}.a VALUES {}", vals.join(",")),
-                        format!("INSERT INTO {DB}.b VALUES {}", strs.join(",")),
-                    ]
-                }
-                2 => {
-                    let from = next(next_id as u64) as i64;
-                    vec![
-                        format!("UPDATE {DB}.a SET v = v + 1 WHERE id BETWEEN {from} AND {}", from + rows),
-                        // Primary-key changes, into a range no insert uses.
-                        format!(
-                            "UPDATE {DB}.b SET id = id + 10000000, s = CONCAT(s, 'm') WHERE id BETWEEN {from} AND {} AND id < 10000000",
-                            from + rows / 4
-                        ),
-                    ]
-                }
-                _ => {
-                    let from = next(next_id as u64) as i64;
-                    vec![
-                        format!("DELETE FROM {DB}.a WHERE id BETWEEN {from} AND {}", from + rows / 2),
-                        format!("DELETE FROM {DB}.b WHERE id % 7 = {} AND id BETWEEN {from} AND {}", next(7), from + rows),
-                    ]
-                }
-            };
-            let mut ok = c.query_drop("BEGIN").await.is_ok();
-            for s in &stmts {
-                ok = ok && c.query_drop(s).await.is_ok();
-            }
-            ok = ok && c.query_drop("COMMIT").await.is_ok();
-            if !ok {
-                conn = None; // the server went away; reconnect
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    });
-}
 
 #[test]
 fn survives_restarts_and_a_freeze_without_losing_a_row() {
@@ -140,25 +21,14 @@ fn survives_restarts_and_a_freeze_without_losing_a_row() {
     let rt = runtime();
     let start = rt.block_on(async {
         let mut c = root_conn_at(PORT).await.unwrap();
-        c.query_drop(format!("DROP DATABASE IF EXISTS {DB}"))
-            .await
-            .unwrap();
-        c.query_drop(format!("CREATE DATABASE {DB}")).await.unwrap();
-        c.query_drop(format!(
-            "CREATE TABLE {DB}.a (id BIGINT PRIMARY KEY, v INT)"
-        ))
-        .await
-        .unwrap();
-        c.query_drop(format!(
-            "CREATE TABLE {DB}.b (id BIGINT PRIMARY KEY, s VARCHAR(40))"
-        ))
-        .await
-        .unwrap();
+        create_tables(&mut c, DB).await;
         master_position(&mut c).await
     });
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.json");
+    let http = free_port();
     let child = std::process::Command::new(sluice_bin())
+        .arg(format!("--http_port={http}"))
         .args([
             "--host=127.0.0.1",
             &format!("--port={PORT}"),
@@ -179,7 +49,7 @@ fn survives_restarts_and_a_freeze_without_losing_a_row() {
     let halt = Arc::new(AtomicBool::new(false));
     let writer = {
         let halt = halt.clone();
-        std::thread::spawn(move || workload(halt))
+        std::thread::spawn(move || workload(PORT, DB, 200, halt))
     };
     let alive = |child: &mut std::process::Child| -> bool {
         if let Some(status) = child.try_wait().unwrap() {
@@ -219,36 +89,38 @@ fn survives_restarts_and_a_freeze_without_losing_a_row() {
     writer.join().unwrap();
     assert!(alive(&mut child), "sluice exited after the freeze");
 
-    let expected = rt.block_on(async { source(&mut root_conn_at(PORT).await.unwrap()).await });
+    let expected = rt.block_on(async { source(&mut root_conn_at(PORT).await.unwrap(), DB).await });
     assert!(
         expected.values().map(|t| t.len()).sum::<usize>() > 100,
         "the workload wrote too little"
     );
-    let converged = wait_for(Duration::from_secs(60), || apply(&out) == expected);
+    let converged = converges(&out, DB, &expected, Duration::from_secs(60));
+    // The outages are counted where an operator looks.
+    let (code, metrics) = http_get(http, "/metrics").expect("sluice answers /metrics");
+    assert_eq!(code, 200);
+    let metric = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in\n{metrics}"))
+    };
     let output = stop(child);
     let err = String::from_utf8_lossy(&output.stderr);
-    if !converged {
-        let got = apply(&out);
-        for t in ["a", "b"] {
-            let (g, e) = (
-                got.get(t).cloned().unwrap_or_default(),
-                expected.get(t).cloned().unwrap_or_default(),
-            );
-            let missing: Vec<_> = e.keys().filter(|k| !g.contains_key(k)).take(10).collect();
-            let extra: Vec<_> = g.keys().filter(|k| !e.contains_key(k)).take(10).collect();
-            eprintln!(
-                "table {t}: {} expected, {} replayed, missing {missing:?}, extra {extra:?}",
-                e.len(),
-                g.len()
-            );
-        }
-        panic!("the replayed copy differs from the source\n{err}");
+    if let Err(diff) = converged {
+        panic!("the replayed copy differs from the source:\n{diff}\n{err}");
     }
     assert!(output.status.success(), "{err}");
     assert!(
         err.matches("reconnected").count() >= 3,
         "expected three recoveries:\n{err}"
     );
+    assert!(metric("sluice_binlog_reconnects_total") >= 3.0, "{metrics}");
+    assert!(
+        metric("sluice_binlog_disconnected_seconds_total") >= 30.0,
+        "the 30 s outage is counted: {metrics}"
+    );
+    assert_eq!(metric("sluice_binlog_connected"), 1.0, "{metrics}");
 }
 
 #[test]
@@ -257,6 +129,7 @@ fn a_different_server_behind_the_address_stops_sluice() {
     ensure_extra_mariadb(P, "row");
     let dir = tempfile::tempdir().unwrap();
     let mut child = std::process::Command::new(sluice_bin())
+        .arg("--http_port=0")
         .args([
             "--host=127.0.0.1",
             &format!("--port={P}"),

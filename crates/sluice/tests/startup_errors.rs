@@ -32,6 +32,7 @@ fn bad_value_is_named_with_exit_code_2() {
 #[test]
 fn help_lists_options_and_defaults() {
     let out = std::process::Command::new(sluice_bin())
+        .arg("--http_port=0")
         .arg("--help")
         .output()
         .unwrap();

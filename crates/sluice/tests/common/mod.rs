@@ -2,6 +2,8 @@
 //! script), a root SQL connection, and running the sluice binary.
 #![allow(dead_code)]
 
+pub mod replay;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
@@ -99,6 +101,33 @@ pub fn unique_client_id() -> String {
     )
 }
 
+/// Tests run many sluices at once: each serves HTTP on a free port of its
+/// own unless the test names one.
+fn http_port_unless_given(args: &[&str]) -> Option<&'static str> {
+    (!args.iter().any(|a| a.starts_with("--http_port"))).then_some("--http_port=0")
+}
+
+/// A port nobody listens on right now (for a sluice's HTTP endpoint).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// GET `path` from a sluice's HTTP endpoint: (status, body).
+pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let status = text.split_whitespace().nth(1)?.parse().ok()?;
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string())?;
+    Some((status, body))
+}
+
 /// Starts sluice against the private MariaDB as the least-privileged user.
 pub fn spawn_sluice(extra: &[&str]) -> Child {
     let port = ensure_mariadb();
@@ -112,6 +141,7 @@ pub fn spawn_sluice(extra: &[&str]) -> Child {
         ])
         .arg(unique_server_id())
         .arg(unique_client_id())
+        .args(http_port_unless_given(extra))
         .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -179,6 +209,7 @@ pub fn ensure_extra_mariadb(port: u16, mode: &str) -> u16 {
 /// Runs sluice to completion with a time limit; returns (exit code, stderr).
 pub fn run_sluice(args: &[&str], timeout: Duration) -> (Option<i32>, String) {
     let mut child = Command::new(sluice_bin())
+        .args(http_port_unless_given(args))
         .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

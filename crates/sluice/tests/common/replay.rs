@@ -1,0 +1,193 @@
+//! The replay check: a random workload of inserts, updates (some changing
+//! the primary key) and deletes in transactions over two tables; sluice's
+//! output, applied in order to an empty copy keyed by primary key, must
+//! equal the source tables.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use mysql_async::prelude::Queryable;
+use serde_json::{json, Value};
+
+use super::root_conn_at;
+
+pub type Copy = BTreeMap<String, BTreeMap<i64, Value>>;
+
+/// (Re)creates `db` with tables `a (id, v)` and `b (id, s)`.
+pub async fn create_tables(c: &mut mysql_async::Conn, db: &str) {
+    for sql in [
+        format!("DROP DATABASE IF EXISTS {db}"),
+        format!("CREATE DATABASE {db}"),
+        format!("CREATE TABLE {db}.a (id BIGINT PRIMARY KEY, v INT)"),
+        format!("CREATE TABLE {db}.b (id BIGINT PRIMARY KEY, s VARCHAR(40))"),
+    ] {
+        c.query_drop(sql).await.unwrap();
+    }
+}
+
+/// Applies sluice's output for `db` in order, keyed by primary key `id`.
+pub fn apply(out: &Path, db: &str) -> Copy {
+    let mut copy = Copy::new();
+    for v in super::read_lines(out) {
+        if v["database"] != db {
+            continue;
+        }
+        let t = copy
+            .entry(v["table"].as_str().unwrap().to_string())
+            .or_default();
+        let id = v["data"]["id"].as_i64().unwrap();
+        match v["type"].as_str().unwrap() {
+            "insert" => {
+                t.insert(id, v["data"].clone());
+            }
+            "update" => {
+                if let Some(old_id) = v["old"]["id"].as_i64() {
+                    t.remove(&old_id);
+                }
+                t.insert(id, v["data"].clone());
+            }
+            "delete" => {
+                t.remove(&id);
+            }
+            other => panic!("unexpected type {other}"),
+        }
+    }
+    copy.retain(|_, t| !t.is_empty());
+    copy
+}
+
+/// The source tables of `db` in the form `apply` produces.
+pub async fn source(c: &mut mysql_async::Conn, db: &str) -> Copy {
+    let mut copy = Copy::new();
+    let a: Vec<(i64, i64)> = c.query(format!("SELECT id, v FROM {db}.a")).await.unwrap();
+    for (id, v) in a {
+        copy.entry("a".into())
+            .or_default()
+            .insert(id, json!({"id": id, "v": v}));
+    }
+    let b: Vec<(i64, String)> = c.query(format!("SELECT id, s FROM {db}.b")).await.unwrap();
+    for (id, s) in b {
+        copy.entry("b".into())
+            .or_default()
+            .insert(id, json!({"id": id, "s": s}));
+    }
+    copy
+}
+
+/// Random transactions of 1..=`max_rows` rows on the server at `port`
+/// until `stop`; errors while the server is away are waited out. Returns
+/// how many transactions committed.
+pub fn workload(port: u16, db: &str, max_rows: u64, stop: Arc<AtomicBool>) -> u64 {
+    let rt = super::runtime();
+    rt.block_on(async {
+        let mut rng: u64 = 0x2545F4914F6CDD1D ^ u64::from(port);
+        let mut next = |n: u64| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            rng % n
+        };
+        let mut next_id: i64 = 1;
+        let mut committed = 0;
+        let mut conn: Option<mysql_async::Conn> = None;
+        while !stop.load(Ordering::Relaxed) {
+            let Some(c) = conn.as_mut() else {
+                conn = root_conn_at(port).await.ok();
+                if conn.is_none() {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                continue;
+            };
+            let rows = 1 + next(max_rows) as i64;
+            let stmts = match next(4) {
+                0 | 1 => {
+                    let vals: Vec<String> = (next_id..next_id + rows)
+                        .map(|i| format!("({i}, {})", i % 97))
+                        .collect();
+                    let strs: Vec<String> = (next_id..next_id + rows)
+                        .map(|i| format!("({i}, 's{i}')"))
+                        .collect();
+                    next_id += rows;
+                    vec![
+                        format!("INSERT INTO {db}.a VALUES {}", vals.join(",")),
+                        format!("INSERT INTO {db}.b VALUES {}", strs.join(",")),
+                    ]
+                }
+                2 => {
+                    let from = next(next_id as u64) as i64;
+                    vec![
+                        format!(
+                            "UPDATE {db}.a SET v = v + 1 WHERE id BETWEEN {from} AND {}",
+                            from + rows
+                        ),
+                        // Primary-key changes, into a range no insert uses.
+                        format!(
+                            "UPDATE {db}.b SET id = id + 10000000, s = CONCAT(s, 'm') \
+                             WHERE id BETWEEN {from} AND {} AND id < 10000000",
+                            from + rows / 4
+                        ),
+                    ]
+                }
+                _ => {
+                    let from = next(next_id as u64) as i64;
+                    vec![
+                        format!(
+                            "DELETE FROM {db}.a WHERE id BETWEEN {from} AND {}",
+                            from + rows / 2
+                        ),
+                        format!(
+                            "DELETE FROM {db}.b WHERE id % 7 = {} AND id BETWEEN {from} AND {}",
+                            next(7),
+                            from + rows
+                        ),
+                    ]
+                }
+            };
+            let mut ok = c.query_drop("BEGIN").await.is_ok();
+            for s in &stmts {
+                ok = ok && c.query_drop(s).await.is_ok();
+            }
+            ok = ok && c.query_drop("COMMIT").await.is_ok();
+            if ok {
+                committed += 1;
+            } else {
+                conn = None; // the server went away; reconnect
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        committed
+    })
+}
+
+/// Waits up to `timeout` for the replayed output to equal the source; on
+/// failure describes the difference.
+pub fn converges(out: &Path, db: &str, expected: &Copy, timeout: Duration) -> Result<(), String> {
+    if super::wait_for(timeout, || &apply(out, db) == expected) {
+        return Ok(());
+    }
+    let got = apply(out, db);
+    let mut report = String::new();
+    for t in ["a", "b"] {
+        let (g, e) = (
+            got.get(t).cloned().unwrap_or_default(),
+            expected.get(t).cloned().unwrap_or_default(),
+        );
+        let missing: Vec<_> = e.keys().filter(|k| !g.contains_key(k)).take(10).collect();
+        let extra: Vec<_> = g.keys().filter(|k| !e.contains_key(k)).take(10).collect();
+        let differ: Vec<_> = e
+            .iter()
+            .filter(|(k, v)| g.get(*k).is_some_and(|gv| gv != *v))
+            .map(|(k, _)| k)
+            .take(10)
+            .collect();
+        report.push_str(&format!(
+            "table {t}: {} expected, {} replayed, missing {missing:?}, extra {extra:?}, differing {differ:?}\n",
+            e.len(),
+            g.len()
+        ));
+    }
+    Err(report)
+}
