@@ -80,7 +80,7 @@ fn sigkill_at_random_moments_loses_no_row() {
     let halt = Arc::new(AtomicBool::new(false));
     let writer = {
         let halt = halt.clone();
-        std::thread::spawn(move || replay::workload(port, db, 500, halt))
+        std::thread::spawn(move || replay::workload(port, db, 1, 500, halt))
     };
     let mut seed: u64 = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

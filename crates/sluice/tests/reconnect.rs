@@ -49,7 +49,7 @@ fn survives_restarts_and_a_freeze_without_losing_a_row() {
     let halt = Arc::new(AtomicBool::new(false));
     let writer = {
         let halt = halt.clone();
-        std::thread::spawn(move || workload(PORT, DB, 200, halt))
+        std::thread::spawn(move || workload(PORT, DB, 1, 200, halt))
     };
     let alive = |child: &mut std::process::Child| -> bool {
         if let Some(status) = child.try_wait().unwrap() {

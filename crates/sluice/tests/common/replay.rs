@@ -78,9 +78,9 @@ pub async fn source(c: &mut mysql_async::Conn, db: &str) -> Copy {
 }
 
 /// Random transactions of 1..=`max_rows` rows on the server at `port`
-/// until `stop`; errors while the server is away are waited out. Returns
-/// how many transactions committed.
-pub fn workload(port: u16, db: &str, max_rows: u64, stop: Arc<AtomicBool>) -> u64 {
+/// until `stop`, inserting ids from `first_id` on; errors while the server
+/// is away are waited out. Returns how many transactions committed.
+pub fn workload(port: u16, db: &str, first_id: i64, max_rows: u64, stop: Arc<AtomicBool>) -> u64 {
     let rt = super::runtime();
     rt.block_on(async {
         let mut rng: u64 = 0x2545F4914F6CDD1D ^ u64::from(port);
@@ -90,7 +90,7 @@ pub fn workload(port: u16, db: &str, max_rows: u64, stop: Arc<AtomicBool>) -> u6
             rng ^= rng << 17;
             rng % n
         };
-        let mut next_id: i64 = 1;
+        let mut next_id: i64 = first_id;
         let mut committed = 0;
         let mut conn: Option<mysql_async::Conn> = None;
         while !stop.load(Ordering::Relaxed) {
