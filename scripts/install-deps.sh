@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Installs what sluice's scripts need and the machine lacks: MariaDB server
-# and client (Debian packages) and the Rust lint tools.
+# and client, ZooKeeper (for high availability and its tests; Debian packages)
+# and the Rust lint tools.
 set -euo pipefail
 need_apt=()
 command -v mariadb >/dev/null 2>&1 || need_apt+=(mariadb-client)
 { command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ]; } || need_apt+=(mariadb-server)
 command -v mariadb-binlog >/dev/null 2>&1 || need_apt+=(mariadb-client)
 command -v flock >/dev/null 2>&1 || need_apt+=(util-linux)
+[ -f /usr/share/java/zookeeper.jar ] || need_apt+=(zookeeper)
+command -v java >/dev/null 2>&1 || need_apt+=(default-jre-headless)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing: ${need_apt[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive
