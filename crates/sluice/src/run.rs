@@ -30,14 +30,41 @@ struct LiveSchema {
     handle: Handle,
 }
 
+/// One schema query may take this long before it is abandoned and retried
+/// (a frozen server or a half-open connection must not stall the pipeline
+/// forever).
+const RECAPTURE_TIMEOUT: Duration = Duration::from_secs(10);
+
 impl SchemaSource for LiveSchema {
     fn recapture(&mut self, database: &str, table: &str) -> Result<Option<Table>, String> {
-        self.handle.block_on(async {
-            let mut conn = self.pool.get_conn().await.map_err(|e| e.to_string())?;
-            sluice_schema::capture_table(&mut conn, database, table)
-                .await
-                .map_err(|e| e.to_string())
-        })
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let tried = self.handle.block_on(async {
+                let capture = async {
+                    let mut conn = self
+                        .pool
+                        .get_conn()
+                        .await
+                        .map_err(sluice_schema::CaptureError::from)?;
+                    sluice_schema::capture_table(&mut conn, database, table).await
+                };
+                tokio::time::timeout(RECAPTURE_TIMEOUT, capture).await
+            });
+            let failure = match tried {
+                Ok(Ok(t)) => return Ok(t),
+                // The server answered with an error: retrying will not help.
+                Ok(Err(e @ sluice_schema::CaptureError::Sql(mysql_async::Error::Server(_))))
+                | Ok(Err(e @ sluice_schema::CaptureError::Value(_))) => return Err(e.to_string()),
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => format!("no answer within {RECAPTURE_TIMEOUT:?}"),
+            };
+            // The server is away (restarting, frozen, unreachable): the
+            // binlog reader is reconnecting meanwhile; wait for it.
+            tracing::warn!(table = %format!("{database}.{table}"), attempt, error = %failure,
+                "cannot read the table's schema; retrying");
+            std::thread::sleep(Duration::from_millis(200u64 << attempt.min(5)));
+        }
     }
 }
 
