@@ -63,6 +63,13 @@ pub const OPTIONS: &[OptionSpec] = &[
     opt("http_bind_address", "127.0.0.1", "address the HTTP endpoint binds to (0.0.0.0 for all)"),
     opt("http_path_prefix", "/", "path prefix of the HTTP endpoints"),
     opt("metrics_prefix", "sluice", "prefix of the Prometheus metric names (MaxwellMetrics gives Maxwell's names where they exist)"),
+    opt("ha", "false", "high availability: run as one of several nodes; the leader elected through ZooKeeper reads and produces"),
+    opt("zookeeper", "", "ZooKeeper connect string host:port[,host:port...] (needed with --ha)"),
+    opt("zookeeper_root", "/sluice", "ZooKeeper path under which each client_id elects its leader"),
+    opt("session_timeout_ms", "6000", "ZooKeeper session timeout asked for; a leader steps down after a quarter of the negotiated one without ZooKeeper"),
+    opt("connection_timeout_ms", "5000", "timeout for connecting to ZooKeeper"),
+    opt("base_sleep_time_ms", "500", "first wait before retrying a failed election (doubling)"),
+    opt("max_retries", "5", "doublings of the election retry wait (retries themselves never stop)"),
     opt("log_level", "info", "error | warn | info | debug | trace"),
 ];
 
@@ -115,7 +122,19 @@ pub struct Config {
     pub http_bind_address: String,
     pub http_path_prefix: String,
     pub metrics_prefix: String,
+    /// Some with --ha.
+    pub ha: Option<HaOptions>,
     pub log_level: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct HaOptions {
+    pub zookeeper: String,
+    pub root: String,
+    pub session_timeout: Duration,
+    pub connection_timeout: Duration,
+    pub base_sleep: Duration,
+    pub max_retries: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -437,6 +456,41 @@ fn build(raw: &Raw) -> Result<Config, ConfigError> {
             format!("'{http_path_prefix}' must start with /"),
         ));
     }
+    let ha = if g.bool("ha")? {
+        let (zookeeper, zo) = g.str("zookeeper");
+        if zookeeper.trim().is_empty() {
+            return Err(Get::bad(
+                "zookeeper",
+                zo,
+                "--ha needs --zookeeper=host:port[,host:port...]".into(),
+            ));
+        }
+        let (root, ro) = g.str("zookeeper_root");
+        if !root.starts_with('/') || root.len() < 2 || root.ends_with('/') {
+            return Err(Get::bad(
+                "zookeeper_root",
+                ro,
+                format!("'{root}' must be an absolute path like /sluice"),
+            ));
+        }
+        let session_ms: u64 = g.num("session_timeout_ms", "a number of milliseconds")?;
+        Some(HaOptions {
+            zookeeper,
+            root,
+            session_timeout: Duration::from_millis(session_ms.max(1000)),
+            connection_timeout: Duration::from_millis(
+                g.num::<u64>("connection_timeout_ms", "a number of milliseconds")?
+                    .max(100),
+            ),
+            base_sleep: Duration::from_millis(
+                g.num::<u64>("base_sleep_time_ms", "a number of milliseconds")?
+                    .max(10),
+            ),
+            max_retries: g.num("max_retries", "a number")?,
+        })
+    } else {
+        None
+    };
     let (metrics_prefix, mp_origin) = g.str("metrics_prefix");
     if !metrics_prefix
         .chars()
@@ -489,6 +543,7 @@ fn build(raw: &Raw) -> Result<Config, ConfigError> {
         http_bind_address: g.str("http_bind_address").0,
         http_path_prefix,
         metrics_prefix,
+        ha,
         log_level,
     })
 }
@@ -616,6 +671,23 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(e.contains("SLX_PORT"), "{e}");
+    }
+
+    #[test]
+    fn ha_needs_a_zookeeper_and_an_absolute_root() {
+        let e = run(&["--ha"]).unwrap_err().to_string();
+        assert!(e.contains("'zookeeper'") && e.contains("--ha needs"), "{e}");
+        let e = run(&["--ha", "--zookeeper=z:2181", "--zookeeper_root=x"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("zookeeper_root"), "{e}");
+        let c = run(&["--ha", "--zookeeper=z1:2181,z2:2181"]).unwrap();
+        let ha = c.ha.unwrap();
+        assert_eq!(ha.zookeeper, "z1:2181,z2:2181");
+        assert_eq!(ha.root, "/sluice");
+        assert!(run(&[]).unwrap().ha.is_none());
+        let e = run(&["--http_path_prefix=x"]).unwrap_err().to_string();
+        assert!(e.contains("http_path_prefix"), "{e}");
     }
 
     #[test]

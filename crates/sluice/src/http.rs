@@ -124,7 +124,7 @@ fn route(path: &str, t: &Telemetry, prefix: &str, address: &str) -> (u16, &'stat
         "/status" => (
             200,
             "application/json",
-            t.status_json(address, "none") + "\n",
+            t.status_json(address, &t.session()) + "\n",
         ),
         "/metrics" => (200, "text/plain; version=0.0.4", t.prometheus()),
         _ => (404, "text/plain", "not found\n".into()),

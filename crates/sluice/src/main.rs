@@ -1,4 +1,5 @@
 mod config;
+mod ha;
 mod http;
 mod positions;
 mod preflight;

@@ -61,6 +61,28 @@ pub struct ReaderConfig {
     /// The server the position store writes for: follows a GTID failover.
     pub server_id: Arc<AtomicU32>,
     pub telemetry: Arc<Telemetry>,
+    /// With leader election: becomes true when this node must stop.
+    pub lost: Option<tokio::sync::watch::Receiver<bool>>,
+}
+
+/// Why reading stopped without an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReaderEnd {
+    /// SIGTERM/SIGINT, or the processor stopped.
+    Stopped,
+    /// The leadership is lost: stop reading, another node takes over.
+    LeadershipLost,
+}
+
+/// Completes when the leadership is lost; never without leader election.
+async fn leadership_lost(lost: &mut Option<tokio::sync::watch::Receiver<bool>>) {
+    match lost {
+        Some(rx) => {
+            // A closed channel (the monitor is gone) counts as lost too.
+            let _ = rx.wait_for(|l| *l).await;
+        }
+        None => std::future::pending().await,
+    }
 }
 
 /// Delay before reconnect attempt `attempt` (1-based): 200 ms doubling up to
@@ -78,14 +100,14 @@ pub fn backoff(attempt: u32, max: Duration, rng: &mut u64) -> Duration {
 
 enum Outcome {
     Session(BinlogSession),
-    Stop,
+    Stop(ReaderEnd),
 }
 
 pub async fn read_binlog(
     mut cfg: ReaderConfig,
     tx: Sender<Vec<Event>>,
     signals: &mut ShutdownSignals,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<ReaderEnd> {
     let addr = format!("{}:{}", cfg.session.host, cfg.session.port);
     let mut tracker = ResumeTracker::new(cfg.session.start.clone());
     let mut session = match BinlogSession::connect(&cfg.session).await {
@@ -94,7 +116,7 @@ pub async fn read_binlog(
             tracing::warn!(error = %e, "cannot start replication; retrying");
             match reconnect(&mut cfg, &tracker, signals, &tx).await? {
                 Outcome::Session(s) => s,
-                Outcome::Stop => return Ok(()),
+                Outcome::Stop(end) => return Ok(end),
             }
         }
         Err(e) => {
@@ -122,7 +144,7 @@ pub async fn read_binlog(
                 cfg.telemetry.binlog_events.fetch_add(full.len() as u64, Relaxed);
                 cfg.telemetry.binlog_bytes.fetch_add(bytes, Relaxed);
                 if !full.is_empty() && tx.send(full).await.is_err() {
-                    return Ok(()); // the processor stopped; its error is the one to report
+                    return Ok(ReaderEnd::Stopped); // the processor stopped; its error is the one to report
                 }
                 match res {
                     Ok(()) => {}
@@ -135,7 +157,7 @@ pub async fn read_binlog(
                                 cfg.telemetry.reconnects.fetch_add(1, Relaxed);
                                 cfg.telemetry.binlog_connected();
                             }
-                            Outcome::Stop => return Ok(()),
+                            Outcome::Stop(end) => return Ok(end),
                         }
                     }
                     Err(e) => {
@@ -143,10 +165,14 @@ pub async fn read_binlog(
                     }
                 }
             }
-            _ = tx.closed() => return Ok(()),
+            _ = tx.closed() => return Ok(ReaderEnd::Stopped),
             _ = signals.recv() => {
                 tracing::info!("signal received: stopping");
-                return Ok(());
+                return Ok(ReaderEnd::Stopped);
+            }
+            _ = leadership_lost(&mut cfg.lost) => {
+                tracing::warn!("leadership lost: stopped reading the binlog");
+                return Ok(ReaderEnd::LeadershipLost);
             }
         }
     }
@@ -218,9 +244,10 @@ async fn reconnect(
             _ = tokio::time::sleep(delay) => {}
             _ = signals.recv() => {
                 tracing::info!("signal received while reconnecting: stopping");
-                return Ok(Outcome::Stop);
+                return Ok(Outcome::Stop(ReaderEnd::Stopped));
             }
-            _ = tx.closed() => return Ok(Outcome::Stop),
+            _ = tx.closed() => return Ok(Outcome::Stop(ReaderEnd::Stopped)),
+            _ = leadership_lost(&mut cfg.lost) => return Ok(Outcome::Stop(ReaderEnd::LeadershipLost)),
         }
         if let Err(e) = check_identity(cfg, tracker).await {
             if e.is::<IdentityChanged>() {

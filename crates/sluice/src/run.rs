@@ -17,10 +17,11 @@ use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
 use crate::config::{Config, Producer};
+use crate::ha::{campaign, HaConfig};
 use crate::http::HttpServer;
 use crate::positions::{Heartbeater, PositionStore, StoreError};
 use crate::preflight;
-use crate::reader::{read_binlog, server_identity, ReaderConfig};
+use crate::reader::{read_binlog, server_identity, ReaderConfig, ReaderEnd};
 use crate::telemetry::{unix_millis, Role, Telemetry};
 
 /// Re-captures tables from the live catalog (interim schema tracking).
@@ -233,8 +234,37 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
         &cfg.http_path_prefix,
     ))?;
     tracing::info!(address = %http.address, "http endpoint listening");
+    let http_address = http.address.clone();
     rt.spawn(http.serve(telemetry.clone()));
-    let result = stream(&rt, cfg, &mut signals, telemetry.clone());
+    let result = match cfg.ha.clone() {
+        None => stream(
+            &rt,
+            &cfg,
+            &mut signals,
+            telemetry.clone(),
+            EPOCH_WITHOUT_HA,
+            None,
+        )
+        .map(|_| ()),
+        Some(ha) => {
+            let ha = HaConfig {
+                zookeeper: ha.zookeeper,
+                session_timeout: ha.session_timeout,
+                connection_timeout: ha.connection_timeout,
+                base_sleep: ha.base_sleep,
+                max_retries: ha.max_retries,
+                root: ha.root,
+                client_id: cfg.client_id.clone(),
+                identity: format!(
+                    "{}:{}",
+                    std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into()),
+                    std::process::id()
+                ),
+                http_address,
+            };
+            lead_when_elected(&rt, &cfg, &ha, &mut signals, &telemetry)
+        }
+    };
     telemetry.set_role(Role::Stopping);
     if let Err(e) = &result {
         telemetry.set_fatal(format!("{e:#}"));
@@ -243,16 +273,67 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
     result
 }
 
+/// With --ha: stand by until elected, lead until the term is lost, stand by
+/// again — until a signal stops the process.
+fn lead_when_elected(
+    rt: &tokio::runtime::Runtime,
+    cfg: &Config,
+    ha: &HaConfig,
+    signals: &mut ShutdownSignals,
+    telemetry: &Arc<Telemetry>,
+) -> anyhow::Result<()> {
+    loop {
+        telemetry.set_role(Role::Standby);
+        let term = rt.block_on(async {
+            tokio::select! {
+                t = campaign(ha, telemetry) => Some(t),
+                _ = signals.recv() => None,
+            }
+        });
+        let Some(term) = term else {
+            tracing::info!("signal received while standing by: stopping");
+            return Ok(());
+        };
+        let ended = stream(
+            rt,
+            cfg,
+            signals,
+            telemetry.clone(),
+            term.epoch,
+            Some(term.lost.clone()),
+        );
+        telemetry.set_role(Role::Standby);
+        rt.block_on(term.resign());
+        match ended {
+            Ok(ReaderEnd::Stopped) => return Ok(()),
+            Ok(ReaderEnd::LeadershipLost) => {
+                tracing::warn!("stepped down; campaigning again with a new session")
+            }
+            Err(e)
+                if matches!(
+                    e.downcast_ref::<StoreError>(),
+                    Some(StoreError::Fenced { .. })
+                ) =>
+            {
+                tracing::warn!(error = %e, "a newer leader has written the position: stepped down")
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 fn stream(
     rt: &tokio::runtime::Runtime,
-    cfg: Config,
+    cfg: &Config,
     signals: &mut ShutdownSignals,
     telemetry: Arc<Telemetry>,
-) -> anyhow::Result<()> {
+    epoch: u64,
+    lost: Option<tokio::sync::watch::Receiver<bool>>,
+) -> anyhow::Result<ReaderEnd> {
     let addr = format!("{}:{}", cfg.host, cfg.port);
     let server_id = Arc::new(AtomicU32::new(0));
     let (conn, store, start, catalog, identity) = rt.block_on(async {
-        let mut conn = tokio::time::timeout(cfg.connect_timeout, Conn::new(mysql_opts(&cfg)))
+        let mut conn = tokio::time::timeout(cfg.connect_timeout, Conn::new(mysql_opts(cfg)))
             .await
             .map_err(|_| anyhow::anyhow!("connecting to MySQL at {addr} timed out"))?
             .with_context(|| format!("cannot connect to MySQL at {addr} as '{}'", cfg.user))?;
@@ -261,11 +342,11 @@ fn stream(
             row_metadata = info.row_metadata.as_deref().unwrap_or("n/a"), client_id = %cfg.client_id, schema_database = %cfg.schema_database, "connected");
         server_id.store(info.server_id, Relaxed);
         let mut store = PositionStore::open(
-            mysql_opts(&cfg),
+            mysql_opts(cfg),
             &cfg.schema_database,
             server_id.clone(),
             &cfg.client_id,
-            EPOCH_WITHOUT_HA,
+            epoch,
             cfg.gtid_mode,
         )
         .await
@@ -320,16 +401,16 @@ fn stream(
     // The startup connection is done; recaptures use a pool of their own.
     drop(conn);
     let schema = LiveSchema {
-        pool: mysql_async::Pool::new(mysql_opts(&cfg)),
+        pool: mysql_async::Pool::new(mysql_opts(cfg)),
         handle: rt.handle().clone(),
     };
-    if let Some(every) = cfg.heartbeat_interval {
+    let heartbeats = cfg.heartbeat_interval.map(|every| {
         rt.spawn(write_heartbeats(
             store.heartbeater(),
             every,
             telemetry.clone(),
-        ));
-    }
+        ))
+    });
     let start_gtid = start
         .gtid
         .as_deref()
@@ -339,6 +420,8 @@ fn stream(
     let stop_at = cfg.stop_position.clone();
     let handle = rt.handle().clone();
     let ptelemetry = telemetry.clone();
+    // A leader that lost its term hands nothing more to the producer.
+    let plost = lost.clone();
     let processor = std::thread::Builder::new()
         .name("processor".into())
         .spawn(move || -> anyhow::Result<u64> {
@@ -379,6 +462,10 @@ fn stream(
                     }
                     Err(mpsc::error::TryRecvError::Disconnected) => break,
                 };
+                if plost.as_ref().is_some_and(|l| *l.borrow()) {
+                    tracing::warn!("leadership lost: events not processed are left to the next leader");
+                    break;
+                }
                 if ckpt.due() {
                     ckpt.run(&mut p, false)?;
                 }
@@ -407,21 +494,31 @@ fn stream(
 
     let reader_cfg = ReaderConfig {
         session: session_opts,
-        mysql: mysql_opts(&cfg),
+        mysql: mysql_opts(cfg),
         identity,
         max_retries: cfg.reconnect_retries,
         max_backoff: cfg.reconnect_max_backoff,
         server_id,
         telemetry: telemetry.clone(),
+        lost,
     };
-    // Without leader election, this node leads once its state is restored.
-    telemetry.set_epoch(EPOCH_WITHOUT_HA);
+    // This node leads once its state is restored.
+    telemetry.set_epoch(epoch);
     telemetry.set_role(Role::Leader);
     let reader = rt.block_on(read_binlog(reader_cfg, tx, signals));
+    if reader
+        .as_ref()
+        .is_ok_and(|e| *e == ReaderEnd::LeadershipLost)
+    {
+        telemetry.set_role(Role::Standby);
+    }
     let processed = match processor.join() {
         Ok(r) => r,
         Err(_) => Err(anyhow::anyhow!("the processor thread panicked")),
     };
+    if let Some(h) = heartbeats {
+        h.abort();
+    }
     processed?;
     reader
 }

@@ -67,6 +67,10 @@ pub struct Telemetry {
     /// A fatal error: the node is about to exit (reported by /healthcheck).
     fatal: Mutex<Option<String>>,
     positions: Mutex<Positions>,
+    /// ZooKeeper session state ("none" without leader election).
+    session: Mutex<String>,
+    /// The leader's record as a standby last read it (JSON).
+    leader_record: Mutex<Option<String>>,
 
     // The binlog connection.
     binlog_connected: AtomicBool,
@@ -110,6 +114,8 @@ impl Telemetry {
             epoch: AtomicU64::new(0),
             fatal: Mutex::new(None),
             positions: Mutex::new(Positions::default()),
+            session: Mutex::new("none".into()),
+            leader_record: Mutex::new(None),
             binlog_connected: AtomicBool::new(false),
             down_since_ms: AtomicU64::new(NOT_DOWN),
             reconnects: AtomicU64::new(0),
@@ -191,6 +197,24 @@ impl Telemetry {
             .then(|| Duration::from_millis(self.since_start_ms().saturating_sub(since)))
     }
 
+    pub fn set_session(&self, s: String) {
+        if let Ok(mut v) = self.session.lock() {
+            *v = s;
+        }
+    }
+
+    /// `record`: the JSON the leader wrote into ZooKeeper.
+    pub fn set_leader_record(&self, record: Option<String>) {
+        let valid = record.filter(|r| serde_json::from_str::<serde_json::Value>(r).is_ok());
+        if let Ok(mut v) = self.leader_record.lock() {
+            *v = valid;
+        }
+    }
+
+    pub fn session(&self) -> String {
+        self.session.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
     pub fn set_processed_position(&self, p: String) {
         if let Ok(mut s) = self.positions.lock() {
             s.processed = p;
@@ -231,7 +255,11 @@ impl Telemetry {
                 json_str(http_address)
             )
         } else {
-            "null".into()
+            self.leader_record
+                .lock()
+                .ok()
+                .and_then(|r| r.clone())
+                .unwrap_or_else(|| "null".into())
         };
         format!(
             "{{\"role\":\"{}\",\"client_id\":{},\"epoch\":{},\"leader\":{},\"session\":{},\
