@@ -9,6 +9,8 @@
 //! down for a quarter of the negotiated session timeout — well before the
 //! ensemble can expire the session and let another candidate win.
 
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -80,7 +82,9 @@ async fn ensure_path(client: &zk::Client, path: &str) -> Result<(), zk::Error> {
 }
 
 /// The next epoch: read, add one, write back only if nobody wrote between.
-async fn next_epoch(client: &zk::Client, path: &str) -> Result<u64, zk::Error> {
+/// `floor`: an epoch known to be taken already (seen in the position store:
+/// after ZooKeeper lost its data, its counter starts again from zero).
+async fn next_epoch(client: &zk::Client, path: &str, floor: u64) -> Result<u64, zk::Error> {
     loop {
         let (data, stat) = match client.get_data(path).await {
             Ok(v) => v,
@@ -97,7 +101,7 @@ async fn next_epoch(client: &zk::Client, path: &str) -> Result<u64, zk::Error> {
             .ok()
             .and_then(|s| s.trim().parse().ok())
             .unwrap_or(0);
-        let next = current + 1;
+        let next = current.max(floor) + 1;
         match client
             .set_data(path, next.to_string().as_bytes(), Some(stat.version))
             .await
@@ -116,10 +120,10 @@ fn sequence_of(name: &str) -> Option<u64> {
 /// Campaigns with a new session until this node leads. Retries forever
 /// (with exponential backoff from `base_sleep`): an ensemble that is down
 /// or restarting is waited for, not fatal.
-pub async fn campaign(cfg: &HaConfig, telemetry: &Telemetry) -> Term {
+pub async fn campaign(cfg: &HaConfig, telemetry: &Arc<Telemetry>, floor: u64) -> Term {
     let mut failures = 0u32;
     loop {
-        match try_campaign(cfg, telemetry).await {
+        match try_campaign(cfg, telemetry, floor).await {
             Ok(term) => return term,
             Err(e) => {
                 failures += 1;
@@ -134,7 +138,12 @@ pub async fn campaign(cfg: &HaConfig, telemetry: &Telemetry) -> Term {
     }
 }
 
-async fn try_campaign(cfg: &HaConfig, telemetry: &Telemetry) -> anyhow::Result<Term> {
+async fn try_campaign(
+    cfg: &HaConfig,
+    telemetry: &Arc<Telemetry>,
+    floor: u64,
+) -> anyhow::Result<Term> {
+    telemetry.campaigns.fetch_add(1, Relaxed);
     let client = zk::Client::connector()
         .with_session_timeout(cfg.session_timeout)
         .with_connection_timeout(cfg.connection_timeout)
@@ -185,7 +194,7 @@ async fn try_campaign(cfg: &HaConfig, telemetry: &Telemetry) -> anyhow::Result<T
             }
         }
     }
-    let epoch = next_epoch(&client, &format!("{base}/epoch")).await?;
+    let epoch = next_epoch(&client, &format!("{base}/epoch"), floor).await?;
     let leader = format!("{base}/leader");
     let record = serde_json::json!({
         "identity": cfg.identity,
@@ -200,10 +209,16 @@ async fn try_campaign(cfg: &HaConfig, telemetry: &Telemetry) -> anyhow::Result<T
     let eph = zk::CreateMode::Ephemeral.with_acls(zk::Acls::anyone_all());
     client.create(&leader, record.as_bytes(), &eph).await?;
     tracing::info!(epoch, "election: leader");
+    telemetry.elections_won.fetch_add(1, Relaxed);
     telemetry.set_leader_record(None);
     let (tx, lost) = watch::channel(false);
     let step_down_after = client.session_timeout() / 4;
-    let monitor = tokio::spawn(watch_session(client.state_watcher(), step_down_after, tx));
+    let monitor = tokio::spawn(watch_session(
+        client.state_watcher(),
+        step_down_after,
+        tx,
+        telemetry.clone(),
+    ));
     Ok(Term {
         epoch,
         lost,
@@ -215,9 +230,15 @@ async fn try_campaign(cfg: &HaConfig, telemetry: &Telemetry) -> anyhow::Result<T
 
 /// Fires `lost` on a terminal session state, or when disconnected for
 /// `grace` without the session coming back.
-async fn watch_session(mut state: zk::StateWatcher, grace: Duration, lost: watch::Sender<bool>) {
+async fn watch_session(
+    mut state: zk::StateWatcher,
+    grace: Duration,
+    lost: watch::Sender<bool>,
+    telemetry: Arc<Telemetry>,
+) {
     loop {
         let s = state.changed().await;
+        telemetry.set_session(format!("{s:?}"));
         if s.is_terminated() {
             tracing::warn!(state = ?s, "zookeeper session over: stepping down");
             let _ = lost.send(true);
@@ -226,6 +247,7 @@ async fn watch_session(mut state: zk::StateWatcher, grace: Duration, lost: watch
         if s == zk::SessionState::Disconnected {
             tokio::select! {
                 back = state.changed() => {
+                    telemetry.set_session(format!("{back:?}"));
                     if back.is_terminated() {
                         tracing::warn!(state = ?back, "zookeeper session over: stepping down");
                         let _ = lost.send(true);

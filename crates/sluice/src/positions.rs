@@ -25,8 +25,12 @@ pub enum StoreError {
     Sql(#[from] mysql_async::Error),
     #[error("position store: no answer from the server within {0:?}")]
     Timeout(std::time::Duration),
-    #[error("position store: a writer with a newer epoch than ours ({ours}) owns the position of client_id '{client_id}'; this instance must stop")]
-    Fenced { client_id: String, ours: u64 },
+    #[error("position store: a writer with a newer epoch ({theirs}) than ours ({ours}) owns the position of client_id '{client_id}'; this instance must stop")]
+    Fenced {
+        client_id: String,
+        ours: u64,
+        theirs: u64,
+    },
 }
 
 pub struct PositionStore {
@@ -154,8 +158,23 @@ impl PositionStore {
     }
 
     /// The stored position of this client on this server, if any.
+    /// Fails with `Fenced` when a writer with a newer epoch owns the
+    /// position already: such a node must not even start reading.
     pub async fn load(&mut self) -> Result<Option<BinlogPosition>, StoreError> {
         let mut conn = self.pool.get_conn().await?;
+        let newest: Option<Option<u64>> = conn
+            .exec_first(
+                format!("SELECT MAX(epoch) FROM {} WHERE client_id = ?", self.table),
+                (&self.client_id,),
+            )
+            .await?;
+        if let Some(theirs) = newest.flatten().filter(|e| *e > self.epoch) {
+            return Err(StoreError::Fenced {
+                client_id: self.client_id.clone(),
+                ours: self.epoch,
+                theirs,
+            });
+        }
         type Stored = (Option<String>, Option<u64>, Option<String>);
         let row: Option<Stored> = if self.gtid_mode {
             // The newest position of this client on any server: after a
@@ -256,9 +275,22 @@ impl PositionStore {
         if inserted > 0 {
             Ok(())
         } else {
+            let theirs: Option<u64> = self
+                .pool
+                .get_conn()
+                .await?
+                .exec_first(
+                    format!(
+                        "SELECT epoch FROM {} WHERE server_id = ? AND client_id = ?",
+                        self.table
+                    ),
+                    (server_id, &self.client_id),
+                )
+                .await?;
             Err(StoreError::Fenced {
                 client_id: self.client_id.clone(),
                 ours: self.epoch,
+                theirs: theirs.unwrap_or(0),
             })
         }
     }

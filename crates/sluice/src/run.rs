@@ -282,11 +282,13 @@ fn lead_when_elected(
     signals: &mut ShutdownSignals,
     telemetry: &Arc<Telemetry>,
 ) -> anyhow::Result<()> {
+    // The newest epoch seen in the position store.
+    let mut floor = 0u64;
     loop {
         telemetry.set_role(Role::Standby);
         let term = rt.block_on(async {
             tokio::select! {
-                t = campaign(ha, telemetry) => Some(t),
+                t = campaign(ha, telemetry, floor) => Some(t),
                 _ = signals.recv() => None,
             }
         });
@@ -309,15 +311,13 @@ fn lead_when_elected(
             Ok(ReaderEnd::LeadershipLost) => {
                 tracing::warn!("stepped down; campaigning again with a new session")
             }
-            Err(e)
-                if matches!(
-                    e.downcast_ref::<StoreError>(),
-                    Some(StoreError::Fenced { .. })
-                ) =>
-            {
-                tracing::warn!(error = %e, "a newer leader has written the position: stepped down")
-            }
-            Err(e) => return Err(e),
+            Err(e) => match e.downcast_ref::<StoreError>() {
+                Some(StoreError::Fenced { theirs, .. }) => {
+                    floor = floor.max(*theirs);
+                    tracing::warn!(error = %e, "a newer epoch owns the position: stepped down");
+                }
+                _ => return Err(e),
+            },
         }
     }
 }

@@ -78,6 +78,9 @@ pub struct Telemetry {
     /// (u64::MAX: connected or never connected).
     down_since_ms: AtomicU64,
     pub reconnects: AtomicU64,
+    /// Leader election: campaigns started and terms won.
+    pub campaigns: AtomicU64,
+    pub elections_won: AtomicU64,
     /// Completed outages, in microseconds.
     disconnected_us: AtomicU64,
     pub binlog_events: AtomicU64,
@@ -119,6 +122,8 @@ impl Telemetry {
             binlog_connected: AtomicBool::new(false),
             down_since_ms: AtomicU64::new(NOT_DOWN),
             reconnects: AtomicU64::new(0),
+            campaigns: AtomicU64::new(0),
+            elections_won: AtomicU64::new(0),
             disconnected_us: AtomicU64::new(0),
             binlog_events: AtomicU64::new(0),
             binlog_bytes: AtomicU64::new(0),
@@ -312,6 +317,24 @@ impl Telemetry {
             "1 unless a fatal error occurred",
             f64::from(u8::from(self.fatal().is_none())),
         );
+        let session = self.session();
+        if session != "none" {
+            m.gauge(
+                "zookeeper_session_connected",
+                "1 while the ZooKeeper session is connected",
+                f64::from(u8::from(session == "SyncConnected")),
+            );
+            m.counter(
+                "election_campaigns_total",
+                "leader election campaigns started (each with a new session)",
+                self.campaigns.load(Relaxed) as f64,
+            );
+            m.counter(
+                "elections_won_total",
+                "terms as leader",
+                self.elections_won.load(Relaxed) as f64,
+            );
+        }
         if role != Role::Leader {
             // A standby exports no pipeline figures: they would be stale.
             return out;

@@ -18,6 +18,13 @@ use common::*;
 const DB: &str = "hadb";
 const SESSION_MS: u64 = 3000;
 
+/// The tests share one ensemble and one of them restarts it: one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn start_ensemble() -> String {
     let out = Command::new(repo_root().join("scripts/zookeeper.sh"))
         .arg("start")
@@ -34,19 +41,38 @@ struct Node {
 }
 
 fn spawn_node(zk: &str, client: &str, out: &std::path::Path, start: &str) -> Node {
+    spawn_node_with(zk, client, out, start, &[])
+}
+
+fn spawn_node_with(
+    zk: &str,
+    client: &str,
+    out: &std::path::Path,
+    start: &str,
+    extra: &[&str],
+) -> Node {
     let http = free_port();
-    let child = spawn_sluice(&[
+    let (zk, session, init, file, http_arg) = (
+        format!("--zookeeper={zk}"),
+        format!("--session_timeout_ms={SESSION_MS}"),
+        format!("--init_position={start}"),
+        format!("--output_file={}", out.display()),
+        format!("--http_port={http}"),
+    );
+    let mut args = vec![
         "--ha",
-        &format!("--zookeeper={zk}"),
-        &format!("--session_timeout_ms={SESSION_MS}"),
+        &zk,
+        &session,
         "--connection_timeout_ms=2000",
         "--base_sleep_time_ms=100",
         client,
-        &format!("--init_position={start}"),
+        &init,
         "--producer=file",
-        &format!("--output_file={}", out.display()),
-        &format!("--http_port={http}"),
-    ]);
+        &file,
+        &http_arg,
+    ];
+    args.extend_from_slice(extra);
+    let child = spawn_sluice(&args);
     Node {
         child: Some(child),
         http,
@@ -89,6 +115,7 @@ fn next_leader_produces(
 
 #[test]
 fn one_leader_fails_over_without_losing_a_row() {
+    let _serial = serial();
     let zk = start_ensemble();
     let port = ensure_mariadb();
     let rt = runtime();
@@ -120,8 +147,10 @@ fn one_leader_fails_over_without_losing_a_row() {
             status["role"] == "leader" || status["role"] == "standby",
             "{status}"
         );
-        assert!(http_get(n.http, "/metrics")
-            .is_some_and(|(c, m)| c == 200 && m.contains("sluice_leader")));
+        assert!(http_get(n.http, "/metrics").is_some_and(|(c, m)| c == 200
+            && m.contains("sluice_leader")
+            && m.contains("sluice_zookeeper_session_connected 1")
+            && m.contains("sluice_election_campaigns_total")));
     }
     assert_eq!(leaders(&nodes), vec![first]);
 
@@ -170,4 +199,222 @@ fn one_leader_fails_over_without_losing_a_row() {
         );
     }
     assert!(last.status.success());
+}
+
+fn epoch_of(node: &Node) -> u64 {
+    let (_, status) = http_get(node.http, "/status").unwrap();
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    status["epoch"].as_u64().unwrap()
+}
+
+fn push_times(out: &std::path::Path) -> Vec<f64> {
+    read_lines(out)
+        .iter()
+        .filter_map(|v| v["_push_timestamp"].as_f64())
+        .collect()
+}
+
+/// The leader loses ZooKeeper (its only path to the ensemble stops
+/// answering) while MySQL stays reachable: it stops producing before the
+/// other node takes over, with a higher epoch; the two outputs do not
+/// interleave in time, and together they replay to the source.
+#[test]
+fn a_leader_cut_off_from_zookeeper_stops_before_the_next_starts() {
+    let _serial = serial();
+    cut_off(Cut::Refused);
+    cut_off(Cut::Silent);
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Cut {
+    /// Connections to ZooKeeper are closed and refused.
+    Refused,
+    /// Nothing is closed; nothing gets through (half-open).
+    Silent,
+}
+
+fn cut_off(how: Cut) {
+    eprintln!("cut: {how:?}");
+    start_ensemble();
+    let port = ensure_mariadb();
+    let rt = runtime();
+    let db = "hacut";
+    let start = rt.block_on(async {
+        let mut c = root_conn().await;
+        create_tables(&mut c, db).await;
+        master_position(&mut c).await
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let outs = [dir.path().join("n0.json"), dir.path().join("n1.json")];
+    let client = unique_client_id();
+    // Each node reaches the ensemble only through a proxy of its own.
+    let proxies = [
+        common::proxy::Proxy::start(23181),
+        common::proxy::Proxy::start(23182),
+    ];
+    let nodes: Vec<Node> = (0..2)
+        .map(|i| {
+            spawn_node_with(
+                &format!("127.0.0.1:{}", proxies[i].port),
+                &client,
+                &outs[i],
+                &start,
+                &["--output_push_timestamp=true"],
+            )
+        })
+        .collect();
+    let halt = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let halt = halt.clone();
+        let db = db.to_string();
+        std::thread::spawn(move || workload(port, &db, 1, 50, halt))
+    };
+    assert!(
+        wait_for(Duration::from_secs(30), || leaders(&nodes).len() == 1),
+        "no leader"
+    );
+    let old = leaders(&nodes)[0];
+    let new = 1 - old;
+    assert!(wait_for(Duration::from_secs(10), || lines(&outs[old]) > 0));
+    let old_epoch = epoch_of(&nodes[old]);
+
+    match how {
+        Cut::Refused => proxies[old].switch_to(free_port()), // nothing listens there
+        Cut::Silent => proxies[old].freeze(true),
+    }
+    let t0 = Instant::now();
+    assert!(
+        wait_for(Duration::from_millis(SESSION_MS * 3), || leaders(&nodes)
+            == vec![new]
+            && lines(&outs[new]) > 0),
+        "the other node did not take over: leaders {:?}",
+        leaders(&nodes)
+    );
+    eprintln!("takeover after the cut: {:?}", t0.elapsed());
+    assert!(epoch_of(&nodes[new]) > old_epoch);
+    assert_eq!(
+        http_get(nodes[old].http, "/leader").map(|r| r.0),
+        Some(503),
+        "the cut-off node still claims to lead"
+    );
+    let last_old = push_times(&outs[old]).into_iter().fold(f64::MIN, f64::max);
+    let first_new = push_times(&outs[new]).into_iter().fold(f64::MAX, f64::min);
+    assert!(
+        last_old < first_new,
+        "the two leaders' writes interleave: old leader wrote until {last_old}, new one from {first_new}"
+    );
+    // Reconnected, the old node is a standby: still exactly one leader.
+    proxies[old].freeze(false);
+    proxies[old].switch_to(23181 + old as u16);
+    std::thread::sleep(Duration::from_millis(SESSION_MS));
+    assert_eq!(leaders(&nodes), vec![new]);
+    assert_eq!(
+        lines(&outs[old]),
+        push_times(&outs[old]).len(),
+        "the old node wrote again"
+    );
+
+    halt.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+    let expected = rt.block_on(async { source(&mut root_conn().await, db).await });
+    let combined = dir.path().join("combined.json");
+    let replayed = wait_for(Duration::from_secs(60), || {
+        let mut text = std::fs::read_to_string(&outs[old]).unwrap_or_default();
+        text.push_str(&std::fs::read_to_string(&outs[new]).unwrap_or_default());
+        std::fs::write(&combined, text).unwrap();
+        common::replay::apply(&combined, db) == expected
+    });
+    let mut errs = String::new();
+    for mut n in nodes {
+        if let Some(c) = n.child.take() {
+            let o = stop(c);
+            errs.push_str(&String::from_utf8_lossy(&o.stderr));
+        }
+    }
+    assert!(
+        replayed,
+        "the combined output differs from the source\n{errs}"
+    );
+    assert!(errs.contains("stepping down"), "{errs}");
+}
+
+/// The whole ensemble restarts: the nodes find it again with new sessions,
+/// elect one leader, and no row is lost.
+#[test]
+fn the_cluster_survives_a_full_ensemble_restart() {
+    let _serial = serial();
+    let zk = start_ensemble();
+    let port = ensure_mariadb();
+    let rt = runtime();
+    let db = "harestart";
+    let start = rt.block_on(async {
+        let mut c = root_conn().await;
+        create_tables(&mut c, db).await;
+        master_position(&mut c).await
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.json");
+    let client = unique_client_id();
+    let mut nodes: Vec<Node> = (0..2)
+        .map(|_| spawn_node(&zk, &client, &out, &start))
+        .collect();
+    let halt = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let halt = halt.clone();
+        std::thread::spawn(move || workload(port, "harestart", 1, 50, halt))
+    };
+    next_leader_produces(&nodes, &out, Duration::from_secs(30)).expect("no leader produced");
+
+    let zk_script = repo_root().join("scripts/zookeeper.sh");
+    assert!(Command::new(&zk_script)
+        .arg("stop")
+        .status()
+        .unwrap()
+        .success());
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(
+        wait_for(Duration::from_secs(5), || leaders(&nodes).is_empty()),
+        "a node kept leading without ZooKeeper"
+    );
+    for n in &nodes {
+        assert_eq!(http_get(n.http, "/healthcheck").map(|r| r.0), Some(200));
+    }
+    start_ensemble();
+    let (_, took) = next_leader_produces(&nodes, &out, Duration::from_secs(30))
+        .expect("no leader after the ensemble came back");
+    eprintln!("leader producing {took:?} after the ensemble restarted");
+    assert_eq!(leaders(&nodes).len(), 1);
+    let before_wipe = epoch_of(&nodes[leaders(&nodes)[0]]);
+
+    // The ensemble comes back without its data (epoch counter included):
+    // the new leader's epoch still exceeds every epoch used before.
+    assert!(Command::new(&zk_script)
+        .arg("wipe")
+        .status()
+        .unwrap()
+        .success());
+    start_ensemble();
+    let (leader, took) = next_leader_produces(&nodes, &out, Duration::from_secs(30))
+        .expect("no leader after the ensemble lost its data");
+    eprintln!("leader producing {took:?} after the ensemble came back empty");
+    assert!(
+        wait_for(Duration::from_secs(10), || leaders(&nodes) == vec![leader]
+            && epoch_of(&nodes[leader]) > before_wipe),
+        "epoch {} after the wipe, {before_wipe} before",
+        epoch_of(&nodes[leader])
+    );
+
+    halt.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+    let expected = rt.block_on(async { source(&mut root_conn().await, db).await });
+    let converged = converges(&out, db, &expected, Duration::from_secs(60));
+    let mut errs = String::new();
+    for n in nodes.iter_mut() {
+        if let Some(c) = n.child.take() {
+            errs.push_str(&String::from_utf8_lossy(&stop(c).stderr));
+        }
+    }
+    if let Err(diff) = converged {
+        panic!("the replayed copy differs:\n{diff}\n{errs}");
+    }
 }

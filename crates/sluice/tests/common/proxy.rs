@@ -3,20 +3,24 @@
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 
 pub struct Proxy {
     pub port: u16,
     target: Arc<AtomicU16>,
     open: Arc<Mutex<Vec<TcpStream>>>,
+    frozen: Arc<AtomicBool>,
 }
 
-fn pump(mut from: TcpStream, mut to: TcpStream) {
+/// Forwards bytes; while `frozen`, swallows them (a peer that stopped
+/// answering without closing anything: a half-open path).
+fn pump(mut from: TcpStream, mut to: TcpStream, frozen: Arc<AtomicBool>) {
     let mut buf = [0u8; 64 * 1024];
     loop {
         match from.read(&mut buf) {
             Ok(0) | Err(_) => break,
+            Ok(_) if frozen.load(Ordering::SeqCst) => continue,
             Ok(n) => {
                 if to.write_all(&buf[..n]).is_err() {
                     break;
@@ -35,9 +39,17 @@ impl Proxy {
         let port = listener.local_addr().expect("proxy addr").port();
         let target = Arc::new(AtomicU16::new(target));
         let open: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
-        let (t, o) = (target.clone(), open.clone());
+        let frozen = Arc::new(AtomicBool::new(false));
+        let (t, o, f) = (target.clone(), open.clone(), frozen.clone());
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
+                if f.load(Ordering::SeqCst) {
+                    // Accepted and never answered.
+                    if let Ok(mut v) = o.lock() {
+                        v.push(client);
+                    }
+                    continue;
+                }
                 let Ok(server) = TcpStream::connect(("127.0.0.1", t.load(Ordering::SeqCst))) else {
                     continue; // dropping the client closes it: nothing behind the address
                 };
@@ -49,12 +61,23 @@ impl Proxy {
                 }
                 let (c, s) = (client.try_clone(), server.try_clone());
                 if let (Ok(c), Ok(s)) = (c, s) {
-                    std::thread::spawn(move || pump(c, server));
-                    std::thread::spawn(move || pump(s, client));
+                    let (f1, f2) = (f.clone(), f.clone());
+                    std::thread::spawn(move || pump(c, server, f1));
+                    std::thread::spawn(move || pump(s, client, f2));
                 }
             }
         });
-        Proxy { port, target, open }
+        Proxy {
+            port,
+            target,
+            open,
+            frozen,
+        }
+    }
+
+    /// Stops forwarding without closing anything; `false` resumes.
+    pub fn freeze(&self, frozen: bool) {
+        self.frozen.store(frozen, Ordering::SeqCst);
     }
 
     /// Sends new connections to `target` and cuts every open one.
