@@ -177,20 +177,29 @@ async fn try_campaign(
         if pos == 0 {
             break;
         }
-        let record = client.get_data(&format!("{base}/leader")).await.ok();
-        telemetry.set_leader_record(record.map(|(d, _)| String::from_utf8_lossy(&d).into_owned()));
         let predecessor = format!("{election}/{}", children[pos - 1].1);
         let (stat, watcher) = client.check_and_watch_stat(&predecessor).await?;
         if stat.is_none() {
             continue;
         }
-        tokio::select! {
-            _ = watcher.changed() => {}
-            s = state.changed() => {
-                telemetry.set_session(format!("{s:?}"));
-                if s.is_terminated() {
-                    anyhow::bail!("session {s:?} while waiting for the predecessor");
+        let changed = watcher.changed();
+        tokio::pin!(changed);
+        loop {
+            // /status of a standby names the current leader: re-read its
+            // record while waiting.
+            let record = client.get_data(&format!("{base}/leader")).await.ok();
+            telemetry
+                .set_leader_record(record.map(|(d, _)| String::from_utf8_lossy(&d).into_owned()));
+            tokio::select! {
+                _ = &mut changed => break,
+                s = state.changed() => {
+                    telemetry.set_session(format!("{s:?}"));
+                    if s.is_terminated() {
+                        anyhow::bail!("session {s:?} while waiting for the predecessor");
+                    }
+                    break;
                 }
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             }
         }
     }

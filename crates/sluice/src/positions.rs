@@ -25,7 +25,7 @@ pub enum StoreError {
     Sql(#[from] mysql_async::Error),
     #[error("position store: no answer from the server within {0:?}")]
     Timeout(std::time::Duration),
-    #[error("position store: a writer with a newer epoch ({theirs}) than ours ({ours}) owns the position of client_id '{client_id}'; this instance must stop")]
+    #[error("position store: a newer epoch ({theirs}; ours is {ours}) owns the position of client_id '{client_id}'; this instance must stop")]
     Fenced {
         client_id: String,
         ours: u64,
@@ -207,6 +207,47 @@ impl PositionStore {
             }),
             _ => None,
         })
+    }
+
+    /// Records our epoch for this client before anything is read, so that
+    /// every older writer is fenced from now on — even one that never got
+    /// to write, and even if ZooKeeper's epoch counter is lost later.
+    pub async fn claim_epoch(&mut self) -> Result<(), StoreError> {
+        let server_id = self.server_id.load(Relaxed);
+        let mut conn = self.pool.get_conn().await?;
+        // A new term's epoch must be above every epoch ever used: an equal
+        // one could belong to a stale leader (ZooKeeper's counter was lost).
+        let newest: Option<Option<u64>> = conn
+            .exec_first(
+                format!("SELECT MAX(epoch) FROM {} WHERE client_id = ?", self.table),
+                (&self.client_id,),
+            )
+            .await?;
+        if let Some(theirs) = newest.flatten().filter(|e| *e >= self.epoch) {
+            return Err(StoreError::Fenced {
+                client_id: self.client_id.clone(),
+                ours: self.epoch,
+                theirs,
+            });
+        }
+        conn.exec_drop(
+            format!(
+                "INSERT IGNORE INTO {} (server_id, client_id, epoch) VALUES (?, ?, ?)",
+                self.table
+            ),
+            (server_id, &self.client_id, self.epoch),
+        )
+        .await?;
+        conn.exec_drop(
+            format!(
+                "UPDATE {} SET epoch = ? WHERE client_id = ? AND epoch <= ?",
+                self.table
+            ),
+            (self.epoch, &self.client_id, self.epoch),
+        )
+        .await?;
+        // Whoever holds a newer epoch now wins.
+        self.load().await.map(|_| ())
     }
 
     /// Stores `pos` unless a newer epoch has written (then `Fenced`).

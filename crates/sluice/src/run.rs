@@ -255,11 +255,7 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
                 max_retries: ha.max_retries,
                 root: ha.root,
                 client_id: cfg.client_id.clone(),
-                identity: format!(
-                    "{}:{}",
-                    std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".into()),
-                    std::process::id()
-                ),
+                identity: crate::telemetry::node_identity(),
                 http_address,
             };
             lead_when_elected(&rt, &cfg, &ha, &mut signals, &telemetry)
@@ -351,6 +347,9 @@ fn stream(
         )
         .await
         .with_context(|| format!("opening the position store in database '{}' (the user needs all rights on it)", cfg.schema_database))?;
+        if epoch > EPOCH_WITHOUT_HA {
+            store.claim_epoch().await?;
+        }
         // The stored position wins, then --init_position, then the server's.
         let mut start = match (store.load().await?, &cfg.init_position) {
             (Some(p), _) => {

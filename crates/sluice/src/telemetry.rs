@@ -42,6 +42,17 @@ impl Role {
     }
 }
 
+/// How this node names itself to others: host name and process id.
+pub fn node_identity() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".into());
+    format!("{host}:{}", std::process::id())
+}
+
 pub fn unix_millis() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -254,10 +265,12 @@ impl Telemetry {
         let p = self.positions.lock().map(|p| p.clone()).unwrap_or_default();
         let role = self.role();
         let leader = if role == Role::Leader {
+            // The same shape as the record the leader keeps in ZooKeeper.
             format!(
-                "{{\"client_id\":{},\"address\":{}}}",
-                json_str(&self.client_id),
-                json_str(http_address)
+                "{{\"identity\":{},\"http\":{},\"epoch\":{}}}",
+                json_str(&node_identity()),
+                json_str(http_address),
+                self.epoch()
             )
         } else {
             self.leader_record

@@ -153,6 +153,19 @@ fn one_leader_fails_over_without_losing_a_row() {
             && m.contains("sluice_election_campaigns_total")));
     }
     assert_eq!(leaders(&nodes), vec![first]);
+    // Standbys name the leader and its HTTP address.
+    let leader_http = format!("127.0.0.1:{}", nodes[first].http);
+    for n in &nodes {
+        assert!(
+            wait_for(Duration::from_secs(5), || {
+                let (_, st) = http_get(n.http, "/status").unwrap();
+                let st: serde_json::Value = serde_json::from_str(&st).unwrap();
+                st["leader"]["http"] == leader_http.as_str() && st["session"] == "SyncConnected"
+            }),
+            "{:?}",
+            http_get(n.http, "/status")
+        );
+    }
 
     // SIGKILL of the leader: a standby produces within the session timeout + 1 s.
     let mut killed = nodes[first].child.take().unwrap();

@@ -124,7 +124,8 @@ fn a_streaming_node_reports_progress_under_a_prefix() {
         s["role"] == "leader"
             && s["binlog"]["connected"] == true
             && s["position"]["stored"].is_string()
-            && s["leader"]["address"] == format!("127.0.0.1:{http}")
+            && s["leader"]["http"] == format!("127.0.0.1:{http}")
+            && s["leader"]["identity"].is_string()
     }));
     let (_, metrics) = http_get(http, "/cdc/metrics").unwrap();
     assert_eq!(
