@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row};
 
-use crate::model::{key, parse_enum_values, Catalog, Column, Table};
+use crate::model::{key, parse_enum_values, Catalog, Column, Database, Table};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CaptureError {
@@ -34,10 +34,34 @@ fn escape(s: &str) -> String {
 
 /// Captures every user table.
 pub async fn capture_catalog(conn: &mut Conn) -> Result<Catalog, CaptureError> {
+    let (lctn, server_charset): (Option<u32>, Option<String>) = conn
+        .query_first("SELECT @@lower_case_table_names, @@character_set_server")
+        .await?
+        .unwrap_or((None, None));
     let mut cat = Catalog {
         collations: capture_collations(conn).await?,
+        case_insensitive: lctn.unwrap_or(0) > 0,
+        server_charset: crate::ddl::normalize_charset(
+            &server_charset.unwrap_or_else(|| "utf8mb4".into()),
+        ),
         ..Default::default()
     };
+    let rows: Vec<Row> = conn
+        .query(format!(
+            "SELECT SCHEMA_NAME, DEFAULT_CHARACTER_SET_NAME FROM information_schema.SCHEMATA \
+             WHERE SCHEMA_NAME NOT IN {SYSTEM_DBS}"
+        ))
+        .await?;
+    for r in rows {
+        cat.put_database(Database {
+            name: required(&r, 0, "SCHEMATA.SCHEMA_NAME")?,
+            charset: crate::ddl::normalize_charset(&required(
+                &r,
+                1,
+                "SCHEMATA.DEFAULT_CHARACTER_SET_NAME",
+            )?),
+        });
+    }
     for t in capture_tables(conn, &format!("TABLE_SCHEMA NOT IN {SYSTEM_DBS}")).await? {
         cat.put(t);
     }
@@ -111,7 +135,8 @@ async fn capture_tables(conn: &mut Conn, filter: &str) -> Result<Vec<Table>, Cap
     for r in rows {
         let db = required(&r, 0, "TABLES.TABLE_SCHEMA")?;
         let name = required(&r, 1, "TABLES.TABLE_NAME")?;
-        let charset = text(&r, 2, "TABLES.TABLE_COLLATION")?.and_then(|c| by_name.get(&c).cloned());
+        let charset = text(&r, 2, "TABLES.TABLE_COLLATION")?
+            .and_then(|c| by_name.get(&c).map(|cs| crate::ddl::normalize_charset(cs)));
         index.insert(key(&db, &name), tables.len());
         tables.push(Table {
             database: db,
@@ -132,7 +157,8 @@ async fn capture_tables(conn: &mut Conn, filter: &str) -> Result<Vec<Table>, Cap
         let Some(&ti) = index.get(&k) else { continue };
         let data_type = required(&r, 3, "COLUMNS.DATA_TYPE")?.to_ascii_lowercase();
         let column_type = required(&r, 4, "COLUMNS.COLUMN_TYPE")?;
-        let mut charset = text(&r, 5, "COLUMNS.CHARACTER_SET_NAME")?;
+        let mut charset =
+            text(&r, 5, "COLUMNS.CHARACTER_SET_NAME")?.map(|cs| crate::ddl::normalize_charset(&cs));
         if charset.is_none()
             && matches!(
                 data_type.as_str(),

@@ -9,7 +9,8 @@
 //! event's position.
 
 pub mod capture;
+pub mod ddl;
 pub mod model;
 
 pub use capture::{capture_catalog, capture_table, CaptureError};
-pub use model::{Catalog, Column, Table};
+pub use model::{Catalog, Column, Database, Table};

@@ -35,40 +35,86 @@ impl Table {
     }
 }
 
-/// All captured tables, keyed by (database, table) in lower case: MySQL
-/// compares identifiers case-insensitively on the default
-/// `lower_case_table_names` of most installations, and so do we.
+/// A database and its default character set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Database {
+    pub name: String,
+    pub charset: String,
+}
+
+/// Every table and database, keyed by name under the server's case rules:
+/// with `lower_case_table_names` = 0 (Linux default) names are
+/// case-sensitive; with 1 or 2 they compare in lower case. Column names are
+/// always case-insensitive.
 #[derive(Debug, Clone, Default)]
 pub struct Catalog {
     pub tables: HashMap<(String, String), Arc<Table>>,
+    pub databases: HashMap<String, Database>,
     /// Collation id -> character set name.
     pub collations: HashMap<u32, String>,
+    /// Names compare case-insensitively (`lower_case_table_names` > 0).
+    pub case_insensitive: bool,
+    /// The server's own default charset (`character_set_server`).
+    pub server_charset: String,
 }
 
+/// A (database, table) key under case-insensitive rules.
 pub fn key(db: &str, table: &str) -> (String, String) {
     (db.to_ascii_lowercase(), table.to_ascii_lowercase())
 }
 
 impl Catalog {
+    pub fn name_key(&self, name: &str) -> String {
+        if self.case_insensitive {
+            name.to_lowercase()
+        } else {
+            name.to_string()
+        }
+    }
+
+    pub fn key(&self, db: &str, table: &str) -> (String, String) {
+        (self.name_key(db), self.name_key(table))
+    }
+
     pub fn get(&self, db: &str, table: &str) -> Option<&Arc<Table>> {
-        self.tables.get(&key(db, table))
+        self.tables.get(&self.key(db, table))
     }
 
     pub fn put(&mut self, t: Table) {
-        self.tables.insert(key(&t.database, &t.name), Arc::new(t));
+        let k = self.key(&t.database, &t.name);
+        self.tables.insert(k, Arc::new(t));
     }
 
-    pub fn remove(&mut self, db: &str, table: &str) {
-        self.tables.remove(&key(db, table));
+    pub fn remove(&mut self, db: &str, table: &str) -> Option<Arc<Table>> {
+        let k = self.key(db, table);
+        self.tables.remove(&k)
     }
 
+    pub fn database(&self, db: &str) -> Option<&Database> {
+        self.databases.get(&self.name_key(db))
+    }
+
+    pub fn put_database(&mut self, d: Database) {
+        let k = self.name_key(&d.name);
+        self.databases.insert(k, d);
+    }
+
+    /// Drops a database and its tables.
     pub fn remove_database(&mut self, db: &str) {
-        let db = db.to_ascii_lowercase();
-        self.tables.retain(|(d, _), _| *d != db);
+        let k = self.name_key(db);
+        self.databases.remove(&k);
+        self.tables.retain(|(d, _), _| *d != k);
     }
 
     pub fn charset_of_collation(&self, id: u32) -> Option<&str> {
         self.collations.get(&id).map(String::as_str)
+    }
+
+    /// Tables and databases in a stable order, for comparisons.
+    pub fn sorted_tables(&self) -> Vec<&Arc<Table>> {
+        let mut v: Vec<&Arc<Table>> = self.tables.values().collect();
+        v.sort_by(|a, b| (&a.database, &a.name).cmp(&(&b.database, &b.name)));
+        v
     }
 }
 
