@@ -159,6 +159,34 @@ pub struct Query<'a> {
     pub error_code: u16,
     pub database: &'a [u8],
     pub sql: &'a [u8],
+    /// `collation_server` of the session (status variable Q_CHARSET_CODE):
+    /// the default charset of a `CREATE DATABASE` without one.
+    pub collation_server: Option<u16>,
+}
+
+/// Reads the status variables up to Q_CHARSET_CODE; stops at the first
+/// code it does not know the size of (later ones are not needed).
+fn collation_server(mut vars: &[u8]) -> Option<u16> {
+    while let Some((&code, rest)) = vars.split_first() {
+        let skip = match code {
+            0 => 4,                               // Q_FLAGS2_CODE
+            1 => 8,                               // Q_SQL_MODE_CODE
+            2 => 1 + *rest.first()? as usize + 1, // Q_CATALOG_CODE
+            3 => 4,                               // Q_AUTO_INCREMENT
+            4 => {
+                // Q_CHARSET_CODE: client charset, collation_connection,
+                // collation_server.
+                let b = rest.get(4..6)?;
+                return Some(u16::from_le_bytes([b[0], b[1]]));
+            }
+            5 | 6 => 1 + *rest.first()? as usize, // time zone, catalog
+            7 | 8 => 2,                           // lc_time_names, charset_database
+            9 => 8,                               // table_map_for_update
+            _ => return None,
+        };
+        vars = rest.get(skip..)?;
+    }
+    None
 }
 
 impl<'a> Query<'a> {
@@ -169,7 +197,7 @@ impl<'a> Query<'a> {
         let db_len = r.u8()? as usize;
         let error_code = r.u16()?;
         let status_len = r.u16()? as usize;
-        r.take(status_len)?;
+        let status = r.take(status_len)?;
         let database = r.take(db_len)?;
         r.u8()?; // NUL after the database name
         let sql = r.rest();
@@ -178,6 +206,7 @@ impl<'a> Query<'a> {
             error_code,
             database,
             sql,
+            collation_server: collation_server(status),
         })
     }
 }

@@ -42,6 +42,17 @@ impl GtidState {
         self.domains.is_empty()
     }
 
+    /// Every transaction of this state is also in `other` (no domain of
+    /// ours is ahead of `other`'s).
+    pub fn covered_by(&self, other: &GtidState) -> bool {
+        self.domains.iter().all(|(d, (_, seq))| {
+            other
+                .domains
+                .get(d)
+                .is_some_and(|(_, theirs)| theirs >= seq)
+        })
+    }
+
     /// A transaction with this GTID completed.
     pub fn apply(&mut self, g: &MariadbGtid) {
         self.domains.insert(g.domain_id, (g.server_id, g.seq_no));

@@ -51,6 +51,8 @@ pub struct OutputConfig {
     pub null_zero_dates: bool,
     pub push_timestamp: bool,
     pub exclude_columns: Vec<ColumnPattern>,
+    /// Emit DDL events (`output_ddl`).
+    pub ddl: bool,
 }
 
 impl Default for OutputConfig {
@@ -69,6 +71,7 @@ impl Default for OutputConfig {
             null_zero_dates: false,
             push_timestamp: false,
             exclude_columns: Vec::new(),
+            ddl: false,
         }
     }
 }

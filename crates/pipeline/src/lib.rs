@@ -2,6 +2,7 @@
 //! them into transactions (bounded memory), encode, and hand them to a sink.
 
 pub mod charset;
+pub mod ddl_json;
 pub mod encode;
 pub mod json;
 pub mod jsonb;

@@ -9,6 +9,8 @@ use std::sync::Arc;
 use sluice_binlog::event::{self, types, Event};
 use sluice_binlog::rows::{read_row_image, Cell, RowsHeader, RowsKind, TableMap};
 use sluice_binlog::{BinlogPosition, GtidState};
+use sluice_schema::ddl::{self, Change, Flavor};
+use sluice_schema::serial::{self, Op};
 use sluice_schema::{Catalog, Table};
 use sluice_sinks::{Message, Sink, SinkError};
 
@@ -45,15 +47,36 @@ pub enum PipelineError {
     },
     #[error("schema capture: {0}")]
     Schema(String),
+    #[error("cannot follow the DDL at binlog position {position} (database '{database}'): {message}\n  statement: {sql}\n  Sluice stops rather than decode rows with a schema it is unsure of. If the statement changes no table sluice must decode, restart with --ddl_parse_errors=skip: the tables it names are then re-captured from the server's current catalog")]
+    Ddl {
+        position: String,
+        database: String,
+        sql: String,
+        message: String,
+    },
+    #[error("schema history: {0}")]
+    History(String),
     #[error(transparent)]
     Sink(#[from] SinkError),
     #[error("transaction spill file: {0}")]
     Spill(#[from] std::io::Error),
 }
 
-/// Where fresh table definitions come from (the live catalog).
+/// The server's live catalog and the schema history.
 pub trait SchemaSource {
+    /// The table as the server has it now (`None`: it does not exist).
     fn recapture(&mut self, database: &str, table: &str) -> Result<Option<Table>, String>;
+    /// Makes a schema change durable in the history, at the position after
+    /// the DDL (`catalog` is the schema after it, for snapshots).
+    fn record(
+        &mut self,
+        _at: &BinlogPosition,
+        _ops: &[Op],
+        _sql: &str,
+        _catalog: &Catalog,
+    ) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 pub struct ProcessorOptions {
@@ -69,6 +92,11 @@ pub struct ProcessorOptions {
     /// this client_id) are recognised: a transaction carrying one moves the
     /// checkpoint, so an idle position is still confirmed.
     pub heartbeat_client_id: Option<String>,
+    /// How the server spells types (MariaDB's JSON is LONGTEXT).
+    pub flavor: Flavor,
+    /// A DDL that cannot be followed is skipped (its tables re-captured)
+    /// instead of stopping sluice.
+    pub skip_bad_ddl: bool,
 }
 
 struct OpenTxn {
@@ -87,10 +115,12 @@ pub struct Processor<S: Sink, C: SchemaSource> {
     out_cfg: OutputConfig,
     sink: S,
     schema: C,
+    /// The schema in force at the current binlog position.
     catalog: Catalog,
-    /// DDL generation at which each catalog table was last captured.
-    captured_at: HashMap<(String, String), u64>,
-    ddl_generation: u64,
+    flavor: Flavor,
+    skip_bad_ddl: bool,
+    ddl_applied: u64,
+    ddl_skipped: u64,
     tables: HashMap<u64, Arc<DecodeTable>>,
     file: String,
     next_offset: u64,
@@ -161,7 +191,6 @@ impl<S: Sink, C: SchemaSource> Processor<S, C> {
         start_file: &str,
         start_offset: u64,
     ) -> Self {
-        let captured_at = catalog.tables.keys().map(|k| (k.clone(), 0)).collect();
         Processor {
             renderer: Renderer::new(RenderOptions {
                 null_zero_dates: opts.output.null_zero_dates,
@@ -170,8 +199,10 @@ impl<S: Sink, C: SchemaSource> Processor<S, C> {
             sink,
             schema,
             catalog,
-            captured_at,
-            ddl_generation: 0,
+            flavor: opts.flavor,
+            skip_bad_ddl: opts.skip_bad_ddl,
+            ddl_applied: 0,
+            ddl_skipped: 0,
             tables: HashMap::new(),
             file: start_file.to_string(),
             next_offset: start_offset,
@@ -379,16 +410,13 @@ impl<S: Sink, C: SchemaSource> Processor<S, C> {
             }
             event::QueryKind::TxnControl => {}
             event::QueryKind::Other => {
-                // Interim schema tracking (until the schema-history issue):
-                // any other statement may have changed a table; decoded
-                // tables are re-resolved and catalog entries re-captured on
-                // their next use.
-                self.ddl_generation += 1;
                 if self.open.is_none() {
                     if let Some(g) = self.txn_gtid.clone() {
                         self.gtid_done(g);
                     }
                 }
+                self.ddl(ev, &q)?;
+                // Table ids are re-resolved against the new schema.
                 self.tables.clear();
                 if self.open.as_ref().is_some_and(|_| self.txn.is_empty()) {
                     self.open = None;
@@ -398,26 +426,142 @@ impl<S: Sink, C: SchemaSource> Processor<S, C> {
         Ok(())
     }
 
+    /// Follows a statement that is not part of a row transaction: parses
+    /// it, applies it to the schema, records the change in the history and
+    /// emits DDL events (`output_ddl`).
+    fn ddl(&mut self, ev: &Event, q: &event::Query) -> Result<(), PipelineError> {
+        let sql = String::from_utf8_lossy(q.sql);
+        let database = String::from_utf8_lossy(q.database);
+        let server_charset = q
+            .collation_server
+            .and_then(|id| self.catalog.charset_of_collation(u32::from(id)))
+            .map(str::to_string);
+        let ctx = ddl::Context {
+            default_db: (!database.is_empty()).then_some(database.as_ref()),
+            server_charset: server_charset.as_deref(),
+            flavor: self.flavor,
+        };
+        let parsed = ddl::parse(&sql).map_err(|e| e.to_string());
+        if matches!(parsed, Ok(ddl::Statement::NoSchemaChange(_))) {
+            return Ok(());
+        }
+        // Applied to a copy: a statement that fails halfway leaves the
+        // schema as it was.
+        let mut next = self.catalog.clone();
+        let applied =
+            parsed.and_then(|st| ddl::apply(&mut next, &st, &ctx).map_err(|e| e.to_string()));
+        let mut changes = match applied {
+            Ok(c) => c,
+            Err(message) => {
+                if !self.skip_bad_ddl {
+                    return Err(PipelineError::Ddl {
+                        position: self.event_position(ev),
+                        database: database.into_owned(),
+                        sql: sql.into_owned(),
+                        message,
+                    });
+                }
+                self.ddl_skipped += 1;
+                tracing::warn!(position = %self.event_position(ev), database = %database, sql = %sql, error = %message,
+                    "DDL skipped (ddl_parse_errors=skip): re-capturing the tables it names from the server's current catalog");
+                next = self.catalog.clone();
+                named_tables(&sql, &database, &next)
+                    .into_iter()
+                    .map(|(database, table)| Change::Recapture { database, table })
+                    .collect()
+            }
+        };
+        // Only the server knows some results (CREATE TABLE … SELECT, or a
+        // skipped statement): those tables are captured from it.
+        for c in changes.iter_mut() {
+            if let Change::Recapture { database, table } = c {
+                let old = next.get(database, table).cloned();
+                let now = self
+                    .schema
+                    .recapture(database, table)
+                    .map_err(PipelineError::Schema)?;
+                *c = match (old, now) {
+                    (_, Some(t)) => {
+                        next.put(t);
+                        let def = next.get(database, table).cloned();
+                        match def {
+                            Some(def) => Change::TableCreate { def },
+                            None => continue,
+                        }
+                    }
+                    (Some(_), None) => {
+                        next.remove(database, table);
+                        Change::TableDrop {
+                            database: database.clone(),
+                            table: table.clone(),
+                        }
+                    }
+                    (None, None) => continue,
+                };
+            }
+        }
+        changes.retain(|c| !matches!(c, Change::Recapture { .. }));
+        self.catalog = next;
+        let ops = serial::delta(&changes, &self.catalog);
+        if !ops.is_empty() {
+            let at = BinlogPosition {
+                file: self.file.clone(),
+                offset: u64::from(ev.header.log_pos),
+                gtid: self.last_gtid.clone(),
+            };
+            self.schema
+                .record(&at, &ops, &sql, &self.catalog)
+                .map_err(PipelineError::History)?;
+            self.ddl_applied += 1;
+        }
+        if self.out_cfg.ddl {
+            let position = format!("{}:{}", self.file, ev.header.log_pos);
+            let info = crate::ddl_json::DdlInfo {
+                sql: &sql,
+                ts_ms: u64::from(ev.header.timestamp) * 1000,
+                position: self.out_cfg.binlog_position.then_some(position.as_str()),
+                gtid: if self.out_cfg.gtid_position {
+                    self.txn_gtid.as_deref()
+                } else {
+                    None
+                },
+            };
+            for c in &changes {
+                if let Some((db, table, json)) = crate::ddl_json::render(c, &info) {
+                    self.sink.send(&Message {
+                        json: &json,
+                        database: &db,
+                        table: &table,
+                    })?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// DDL statements followed and skipped so far.
+    pub fn ddl_counts(&self) -> (u64, u64) {
+        (self.ddl_applied, self.ddl_skipped)
+    }
+
+    /// The table as the schema at this position has it. A table the
+    /// history does not know (created by a statement skipped with
+    /// `ddl_parse_errors=skip`) is captured from the server once.
     fn catalog_table(
         &mut self,
         db: &str,
         table: &str,
     ) -> Result<Option<Arc<Table>>, PipelineError> {
-        let key = sluice_schema::model::key(db, table);
-        let fresh = self
-            .captured_at
-            .get(&key)
-            .is_some_and(|&g| g >= self.ddl_generation);
-        if !fresh {
-            match self
-                .schema
-                .recapture(db, table)
-                .map_err(PipelineError::Schema)?
-            {
-                Some(t) => self.catalog.put(t),
-                None => self.catalog.remove(db, table),
-            }
-            self.captured_at.insert(key, self.ddl_generation);
+        if let Some(t) = self.catalog.get(db, table) {
+            return Ok(Some(t.clone()));
+        }
+        let captured = self
+            .schema
+            .recapture(db, table)
+            .map_err(PipelineError::Schema)?;
+        if let Some(t) = captured {
+            tracing::warn!(table = %format!("{db}.{table}"), "table unknown to the schema history; captured from the server's current catalog");
+            self.catalog.put(t);
         }
         Ok(self.catalog.get(db, table).cloned())
     }
@@ -436,42 +580,24 @@ impl<S: Sink, C: SchemaSource> Processor<S, C> {
         let table_id = map.table_id;
         let (db, name) = (map.database.clone(), map.table.clone());
         let cat = self.catalog_table(&db, &name)?;
-        let resolved = match resolve(
-            map.clone(),
+        // The schema is the one in force at this position: a disagreement
+        // with the binlog is a definite error, never a reason to guess.
+        let resolved = resolve(
+            map,
             &self.catalog,
             cat.as_deref(),
             &self.out_cfg.exclude_columns,
-        ) {
-            Ok(t) => t,
-            Err(ResolveError::Drift(_)) => {
-                // The catalog may be behind: capture the table once more.
-                self.captured_at
-                    .remove(&sluice_schema::model::key(&db, &name));
-                let cat = self.catalog_table(&db, &name)?;
-                resolve(
-                    map,
-                    &self.catalog,
-                    cat.as_deref(),
-                    &self.out_cfg.exclude_columns,
-                )
-                .map_err(|e| match e {
-                    ResolveError::Drift(message) => PipelineError::Drift {
-                        position: self.event_position(ev),
-                        message,
-                    },
-                    ResolveError::Definite(message) => PipelineError::Definite {
-                        position: self.event_position(ev),
-                        message,
-                    },
-                })?
-            }
-            Err(ResolveError::Definite(message)) => {
-                return Err(PipelineError::Definite {
-                    position: self.event_position(ev),
-                    message,
-                })
-            }
-        };
+        )
+        .map_err(|e| match e {
+            ResolveError::Drift(message) => PipelineError::Drift {
+                position: self.event_position(ev),
+                message,
+            },
+            ResolveError::Definite(message) => PipelineError::Definite {
+                position: self.event_position(ev),
+                message,
+            },
+        })?;
         self.tables.insert(table_id, Arc::new(resolved));
         Ok(())
     }
@@ -876,6 +1002,43 @@ impl<S: Sink, C: SchemaSource> Processor<S, C> {
     }
 }
 
+/// Tables a statement sluice could not follow may have touched: every
+/// `db.table` it names, known tables of the default database it names, and
+/// names right after TABLE, EXISTS, TO, LIKE or a comma (new tables).
+fn named_tables(sql: &str, default_db: &str, cat: &Catalog) -> Vec<(String, String)> {
+    use ddl::lex::Tok;
+    let toks = ddl::lex::tokenize(sql).unwrap_or_default();
+    let word = |i: usize| match toks.get(i) {
+        Some(Tok::Word { text, .. }) => Some(text.as_str()),
+        _ => None,
+    };
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut i = 0;
+    while i < toks.len() {
+        if let Some(w) = word(i) {
+            if toks.get(i + 1) == Some(&Tok::Punct('.')) {
+                if let Some(t) = word(i + 2) {
+                    out.push((w.to_string(), t.to_string()));
+                    i += 3;
+                    continue;
+                }
+            }
+            let introduced = i > 0
+                && (toks[i - 1] == Tok::Punct(',')
+                    || ["TABLE", "TABLES", "EXISTS", "TO", "LIKE"]
+                        .iter()
+                        .any(|k| toks[i - 1].is_kw(k)));
+            if !default_db.is_empty() && (introduced || cat.get(default_db, w).is_some()) {
+                out.push((default_db.to_string(), w.to_string()));
+            }
+        }
+        i += 1;
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -959,6 +1122,8 @@ mod tests {
             tmp_dir: None,
             internal_database: Some("maxwell".into()),
             heartbeat_client_id: None,
+            flavor: Flavor::MariaDb,
+            skip_bad_ddl: false,
         };
         Processor::new(opts, sink, NoCatalog, catalog, "mysql-bin.000001", 4)
     }

@@ -32,20 +32,9 @@ fn escape(s: &str) -> String {
     s.replace('\\', "\\\\").replace('\'', "''")
 }
 
-/// Captures every user table.
+/// Captures every database and user table.
 pub async fn capture_catalog(conn: &mut Conn) -> Result<Catalog, CaptureError> {
-    let (lctn, server_charset): (Option<u32>, Option<String>) = conn
-        .query_first("SELECT @@lower_case_table_names, @@character_set_server")
-        .await?
-        .unwrap_or((None, None));
-    let mut cat = Catalog {
-        collations: capture_collations(conn).await?,
-        case_insensitive: lctn.unwrap_or(0) > 0,
-        server_charset: crate::ddl::normalize_charset(
-            &server_charset.unwrap_or_else(|| "utf8mb4".into()),
-        ),
-        ..Default::default()
-    };
+    let mut cat = capture_server(conn).await?;
     let rows: Vec<Row> = conn
         .query(format!(
             "SELECT SCHEMA_NAME, DEFAULT_CHARACTER_SET_NAME FROM information_schema.SCHEMATA \
@@ -53,19 +42,33 @@ pub async fn capture_catalog(conn: &mut Conn) -> Result<Catalog, CaptureError> {
         ))
         .await?;
     for r in rows {
+        let charset = required(&r, 1, "SCHEMATA.DEFAULT_CHARACTER_SET_NAME")?;
         cat.put_database(Database {
             name: required(&r, 0, "SCHEMATA.SCHEMA_NAME")?,
-            charset: crate::ddl::normalize_charset(&required(
-                &r,
-                1,
-                "SCHEMATA.DEFAULT_CHARACTER_SET_NAME",
-            )?),
+            charset: crate::ddl::normalize_charset(&charset),
         });
     }
     for t in capture_tables(conn, &format!("TABLE_SCHEMA NOT IN {SYSTEM_DBS}")).await? {
         cat.put(t);
     }
     Ok(cat)
+}
+
+/// What belongs to the server rather than to the schema history: its
+/// collations, case rules and default charset (a catalog without tables).
+pub async fn capture_server(conn: &mut Conn) -> Result<Catalog, CaptureError> {
+    let (lctn, server_charset): (Option<u32>, Option<String>) = conn
+        .query_first("SELECT @@lower_case_table_names, @@character_set_server")
+        .await?
+        .unwrap_or((None, None));
+    Ok(Catalog {
+        collations: capture_collations(conn).await?,
+        case_insensitive: lctn.unwrap_or(0) > 0,
+        server_charset: crate::ddl::normalize_charset(
+            &server_charset.unwrap_or_else(|| "utf8mb4".into()),
+        ),
+        ..Default::default()
+    })
 }
 
 /// Captures one table; `None` if it does not exist (any more).

@@ -50,6 +50,8 @@ pub const OPTIONS: &[OptionSpec] = &[
     opt("output_primary_key_columns", "false", "add \"primary_key_columns\": [names]"),
     opt("output_null_zerodates", "false", "render zero dates (0000-00-00...) as null"),
     opt("output_push_timestamp", "false", "add \"_push_timestamp\": when the row was handed to the producer"),
+    opt("output_ddl", "false", "also emit DDL events (database-create, table-alter, …) in Maxwell's format"),
+    opt("ddl_parse_errors", "fail", "a DDL statement sluice cannot follow: fail (stop, naming the statement and position) | skip (log, count in a metric, re-capture the tables it names)"),
     opt("exclude_columns", "", "comma-separated column names (or /regex/) left out of the output"),
     opt("binlog_heartbeat_period_ms", "5000", "heartbeat period asked of the server; no data for 3 periods means a dead connection"),
     opt("replication_reconnection_retries", "0", "reconnect attempts after the binlog connection is lost before giving up; 0 = never give up"),
@@ -116,6 +118,8 @@ pub struct Config {
     pub txn_buffer_bytes: usize,
     pub tmp_dir: Option<PathBuf>,
     pub gtid_mode: bool,
+    /// `ddl_parse_errors=skip`.
+    pub skip_bad_ddl: bool,
     /// None: no heartbeats are written.
     pub heartbeat_interval: Option<Duration>,
     pub http_port: u16,
@@ -412,6 +416,19 @@ fn build(raw: &Raw) -> Result<Config, ConfigError> {
         null_zero_dates: g.bool("output_null_zerodates")?,
         push_timestamp: g.bool("output_push_timestamp")?,
         exclude_columns,
+        ddl: g.bool("output_ddl")?,
+    };
+    let (ddl_errors, ddl_errors_origin) = g.str("ddl_parse_errors");
+    let skip_bad_ddl = match ddl_errors.to_ascii_lowercase().as_str() {
+        "fail" => false,
+        "skip" => true,
+        other => {
+            return Err(Get::bad(
+                "ddl_parse_errors",
+                ddl_errors_origin,
+                format!("'{other}' is not fail or skip"),
+            ))
+        }
     };
     let heartbeat_ms: u64 = g.num("binlog_heartbeat_period_ms", "a number of milliseconds")?;
     if !(100..=4_294_967).contains(&heartbeat_ms) {
@@ -537,6 +554,7 @@ fn build(raw: &Raw) -> Result<Config, ConfigError> {
             Some(PathBuf::from(tmp))
         },
         gtid_mode: g.bool("gtid_mode")?,
+        skip_bad_ddl,
         heartbeat_interval: (heartbeat_interval_ms > 0)
             .then(|| Duration::from_millis(heartbeat_interval_ms)),
         http_port,

@@ -5,6 +5,7 @@ mod positions;
 mod preflight;
 mod reader;
 mod run;
+mod schema_history;
 mod telemetry;
 
 use std::collections::BTreeMap;

@@ -11,7 +11,8 @@ use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
 use sluice_binlog::{BinlogPosition, Event, GtidState, SessionOptions};
 use sluice_pipeline::{Processor, ProcessorOptions, SchemaSource};
-use sluice_schema::Table;
+use sluice_schema::serial::Op;
+use sluice_schema::{Catalog, Table};
 use sluice_sinks::{FileSink, Sink, StdoutSink};
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
@@ -22,51 +23,136 @@ use crate::http::HttpServer;
 use crate::positions::{Heartbeater, PositionStore, StoreError};
 use crate::preflight;
 use crate::reader::{read_binlog, server_identity, ReaderConfig, ReaderEnd};
+use crate::schema_history::SchemaHistory;
 use crate::telemetry::{unix_millis, Role, Telemetry};
 
-/// Re-captures tables from the live catalog (interim schema tracking).
+/// The server's live catalog (for tables only the server knows) and the
+/// schema history.
 struct LiveSchema {
     /// A pool, so a connection lost to a server restart is replaced.
     pool: mysql_async::Pool,
+    history: SchemaHistory,
+    /// The server the history entries belong to (changes on a GTID failover).
+    server_id: Arc<AtomicU32>,
     handle: Handle,
 }
 
 /// One schema query may take this long before it is abandoned and retried
 /// (a frozen server or a half-open connection must not stall the pipeline
 /// forever).
-const RECAPTURE_TIMEOUT: Duration = Duration::from_secs(10);
+const SCHEMA_CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Runs `call` until it succeeds, an attempt at a time under
+/// SCHEMA_CALL_TIMEOUT; an answer from the server that is an error is final
+/// (`Err(Ok(message))`), a server that is away is waited for: the binlog
+/// reader is reconnecting meanwhile.
+fn with_retries<T, F, Fut>(handle: &Handle, what: &str, mut call: F) -> Result<T, String>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, (bool, String)>>,
+{
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        let fut = call();
+        let tried = handle.block_on(async { tokio::time::timeout(SCHEMA_CALL_TIMEOUT, fut).await });
+        let failure = match tried {
+            Ok(Ok(v)) => return Ok(v),
+            Ok(Err((true, message))) => return Err(message),
+            Ok(Err((false, message))) => message,
+            Err(_) => format!("no answer within {SCHEMA_CALL_TIMEOUT:?}"),
+        };
+        tracing::warn!(what, attempt, error = %failure, "schema call failed; retrying");
+        std::thread::sleep(Duration::from_millis(200u64 << attempt.min(5)));
+    }
+}
+
+/// Whether a MySQL error is the server's definite answer (retrying will not
+/// change it) rather than a lost connection.
+fn is_final(e: &mysql_async::Error) -> bool {
+    matches!(e, mysql_async::Error::Server(_))
+}
 
 impl SchemaSource for LiveSchema {
     fn recapture(&mut self, database: &str, table: &str) -> Result<Option<Table>, String> {
+        let pool = self.pool.clone();
+        with_retries(&self.handle, "capturing a table", || {
+            let pool = pool.clone();
+            async move {
+                let mut conn = pool.get_conn().await.map_err(|e| (false, e.to_string()))?;
+                sluice_schema::capture_table(&mut conn, database, table)
+                    .await
+                    .map_err(|e| match &e {
+                        sluice_schema::CaptureError::Sql(m) => (is_final(m), e.to_string()),
+                        sluice_schema::CaptureError::Value(_) => (true, e.to_string()),
+                    })
+            }
+        })
+    }
+
+    fn record(
+        &mut self,
+        at: &BinlogPosition,
+        ops: &[Op],
+        sql: &str,
+        catalog: &Catalog,
+    ) -> Result<(), String> {
+        self.history.set_server_id(self.server_id.load(Relaxed));
+        let history = &mut self.history;
+        let handle = self.handle.clone();
+        // A plain loop rather than with_retries: the history is borrowed
+        // mutably by every attempt.
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            let tried = self.handle.block_on(async {
-                let capture = async {
-                    let mut conn = self
-                        .pool
-                        .get_conn()
-                        .await
-                        .map_err(sluice_schema::CaptureError::from)?;
-                    sluice_schema::capture_table(&mut conn, database, table).await
-                };
-                tokio::time::timeout(RECAPTURE_TIMEOUT, capture).await
+            let tried = handle.block_on(async {
+                tokio::time::timeout(SCHEMA_CALL_TIMEOUT, history.record(at, ops, sql, catalog))
+                    .await
             });
             let failure = match tried {
-                Ok(Ok(t)) => return Ok(t),
-                // The server answered with an error: retrying will not help.
-                Ok(Err(e @ sluice_schema::CaptureError::Sql(mysql_async::Error::Server(_))))
-                | Ok(Err(e @ sluice_schema::CaptureError::Value(_))) => return Err(e.to_string()),
-                Ok(Err(e)) => e.to_string(),
-                Err(_) => format!("no answer within {RECAPTURE_TIMEOUT:?}"),
+                Ok(Ok(())) => return Ok(()),
+                Ok(Err(crate::schema_history::HistoryError::Sql(e))) if !is_final(&e) => {
+                    e.to_string()
+                }
+                Ok(Err(e)) => return Err(e.to_string()),
+                Err(_) => format!("no answer within {SCHEMA_CALL_TIMEOUT:?}"),
             };
-            // The server is away (restarting, frozen, unreachable): the
-            // binlog reader is reconnecting meanwhile; wait for it.
-            tracing::warn!(table = %format!("{database}.{table}"), attempt, error = %failure,
-                "cannot read the table's schema; retrying");
+            tracing::warn!(attempt, error = %failure, "cannot record a schema change; retrying");
             std::thread::sleep(Duration::from_millis(200u64 << attempt.min(5)));
         }
     }
+}
+
+/// The schema at `start`: restored from the history, or (first start, or
+/// a position older than the history) captured from the server and
+/// recorded as the history's first snapshot.
+async fn schema_at(
+    conn: &mut Conn,
+    history: &mut SchemaHistory,
+    start: &BinlogPosition,
+) -> anyhow::Result<Catalog> {
+    let server = sluice_schema::capture_server(conn)
+        .await
+        .context("reading the server's collations")?;
+    let began = Instant::now();
+    if let Some(r) = history.restore(start).await? {
+        let mut catalog = r.catalog;
+        catalog.collations = server.collations;
+        catalog.case_insensitive = server.case_insensitive;
+        tracing::info!(tables = catalog.tables.len(), snapshot = %r.snapshot_at, changes = r.changes_applied,
+            elapsed_ms = began.elapsed().as_millis() as u64, "schema restored from the history at the resume position");
+        if r.changes_applied >= 100 {
+            history.snapshot(start, &catalog).await?;
+        }
+        return Ok(catalog);
+    }
+    let catalog = sluice_schema::capture_catalog(conn)
+        .await
+        .context("capturing the schema")?;
+    tracing::info!(tables = catalog.tables.len(), position = %start,
+        "no schema history at this position: captured the server's current catalog as the schema here");
+    history.snapshot(start, &catalog).await?;
+    Ok(catalog)
 }
 
 pub fn mysql_opts(cfg: &Config) -> mysql_async::OptsBuilder {
@@ -142,6 +228,9 @@ impl Checkpointer {
         let t = &self.telemetry;
         t.producer_flushes.fetch_add(1, Relaxed);
         t.rows_emitted.store(p.rows_emitted(), Relaxed);
+        let (applied, skipped) = p.ddl_counts();
+        t.ddl_applied.store(applied, Relaxed);
+        t.ddl_skipped.store(skipped, Relaxed);
         t.last_commit_ts
             .store(u64::from(p.last_commit_ts()), Relaxed);
         if let Some(beat) = p.take_heartbeat() {
@@ -328,7 +417,7 @@ fn stream(
 ) -> anyhow::Result<ReaderEnd> {
     let addr = format!("{}:{}", cfg.host, cfg.port);
     let server_id = Arc::new(AtomicU32::new(0));
-    let (conn, store, start, catalog, identity) = rt.block_on(async {
+    let (conn, store, start, catalog, identity, history, flavor) = rt.block_on(async {
         let mut conn = tokio::time::timeout(cfg.connect_timeout, Conn::new(mysql_opts(cfg)))
             .await
             .map_err(|_| anyhow::anyhow!("connecting to MySQL at {addr} timed out"))?
@@ -366,10 +455,17 @@ fn stream(
         if cfg.gtid_mode && start.gtid.is_none() {
             tracing::warn!(position = %start, "gtid_mode: the server reports no GTID position here; starting by file and offset");
         }
-        let catalog = sluice_schema::capture_catalog(&mut conn).await.context("capturing the schema")?;
-        tracing::info!(tables = catalog.tables.len(), "schema captured");
+        let mut history = SchemaHistory::open(mysql_opts(cfg), &cfg.schema_database, &cfg.client_id, info.server_id, cfg.gtid_mode)
+            .await
+            .with_context(|| format!("opening the schema history in database '{}'", cfg.schema_database))?;
+        let catalog = schema_at(&mut conn, &mut history, &start).await?;
         let identity = server_identity(&mut conn).await.context("reading the server's identity")?;
-        anyhow::Ok((conn, store, start, catalog, identity))
+        let flavor = if info.version.to_ascii_lowercase().contains("mariadb") {
+            sluice_schema::ddl::Flavor::MariaDb
+        } else {
+            sluice_schema::ddl::Flavor::MySql
+        };
+        anyhow::Ok((conn, store, start, catalog, identity, history, flavor))
     })?;
 
     let sink: Box<dyn Sink> = match &cfg.producer {
@@ -396,11 +492,15 @@ fn stream(
         tmp_dir: cfg.tmp_dir.clone(),
         internal_database: Some(cfg.schema_database.clone()),
         heartbeat_client_id: Some(cfg.client_id.clone()),
+        flavor,
+        skip_bad_ddl: cfg.skip_bad_ddl,
     };
     // The startup connection is done; recaptures use a pool of their own.
     drop(conn);
     let schema = LiveSchema {
         pool: mysql_async::Pool::new(mysql_opts(cfg)),
+        history,
+        server_id: server_id.clone(),
         handle: rt.handle().clone(),
     };
     let heartbeats = cfg.heartbeat_interval.map(|every| {

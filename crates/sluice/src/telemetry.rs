@@ -99,6 +99,10 @@ pub struct Telemetry {
 
     // The pipeline.
     pub rows_emitted: AtomicU64,
+    /// DDL statements followed (schema changed and recorded).
+    pub ddl_applied: AtomicU64,
+    /// DDL statements skipped with ddl_parse_errors=skip.
+    pub ddl_skipped: AtomicU64,
     pub producer_flushes: AtomicU64,
     pub position_stores: AtomicU64,
     pub position_store_failures: AtomicU64,
@@ -139,6 +143,8 @@ impl Telemetry {
             binlog_events: AtomicU64::new(0),
             binlog_bytes: AtomicU64::new(0),
             rows_emitted: AtomicU64::new(0),
+            ddl_applied: AtomicU64::new(0),
+            ddl_skipped: AtomicU64::new(0),
             producer_flushes: AtomicU64::new(0),
             position_stores: AtomicU64::new(0),
             position_store_failures: AtomicU64::new(0),
@@ -381,6 +387,16 @@ impl Telemetry {
             "row_count",
             "rows handed to the producer (Maxwell's row_count)",
             self.rows_emitted.load(Relaxed) as f64,
+        );
+        m.counter(
+            "ddl_applied_total",
+            "DDL statements followed: schema changed and recorded in the history",
+            self.ddl_applied.load(Relaxed) as f64,
+        );
+        m.counter(
+            "ddl_skipped_total",
+            "DDL statements sluice could not follow, skipped with ddl_parse_errors=skip",
+            self.ddl_skipped.load(Relaxed) as f64,
         );
         m.counter(
             "producer_flushes_total",
