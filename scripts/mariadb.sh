@@ -9,7 +9,9 @@
 #   scripts/mariadb.sh sql [mariadb client args...]   # root client on the socket
 #
 # Environment: SLUICE_MYSQL_PORT (default 23306), SLUICE_RUN_DIR (default .run
-# in the repository), SLUICE_MYSQL_BINLOG (row, the default; statement; off:
+# in the repository), SLUICE_MYSQL_BINLOG (row, the default; row-minimal:
+# MINIMAL row metadata, so decoding depends on the schema sluice follows;
+# statement; off:
 # misconfigured servers for tests of sluice's refusal to start),
 # SLUICE_MYSQL_SERVER_ID (default 1). Users: root (socket and 127.0.0.1, no password) and
 # sluice/sluice with only what sluice needs.
@@ -24,9 +26,10 @@ PID=$DIR/mysqld.pid
 LOG=$DIR/error.log
 case "${SLUICE_MYSQL_BINLOG:-row}" in
   row) BINLOG_ARGS=(--log-bin=mysql-bin --binlog-format=ROW --binlog-row-image=FULL --binlog-row-metadata=FULL --binlog-annotate-row-events=ON --log-slave-updates=ON) ;;
+  row-minimal) BINLOG_ARGS=(--log-bin=mysql-bin --binlog-format=ROW --binlog-row-image=FULL --binlog-row-metadata=MINIMAL --log-slave-updates=ON) ;;
   statement) BINLOG_ARGS=(--log-bin=mysql-bin --binlog-format=STATEMENT) ;;
   off) BINLOG_ARGS=(--skip-log-bin) ;;
-  *) echo "SLUICE_MYSQL_BINLOG must be row, statement or off" >&2; exit 2 ;;
+  *) echo "SLUICE_MYSQL_BINLOG must be row, row-minimal, statement or off" >&2; exit 2 ;;
 esac
 
 install_if_missing() {

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row};
 
-use crate::model::{key, parse_enum_values, Catalog, Column, Database, Table};
+use crate::model::{parse_enum_values, Catalog, Column, Database, Table};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CaptureError {
@@ -128,10 +128,12 @@ async fn capture_tables(conn: &mut Conn, filter: &str) -> Result<Vec<Table>, Cap
         m
     };
     let mut tables: Vec<Table> = Vec::new();
+    // Exact names: on a case-sensitive server `T` and `t` are two tables.
     let mut index: HashMap<(String, String), usize> = HashMap::new();
+    let mut versioned: Vec<usize> = Vec::new();
     let rows: Vec<Row> = conn
         .query(format!(
-            "SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_COLLATION FROM information_schema.TABLES \
+            "SELECT TABLE_SCHEMA, TABLE_NAME, TABLE_COLLATION, TABLE_TYPE FROM information_schema.TABLES \
              WHERE {filter} AND TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED', 'SEQUENCE') ORDER BY TABLE_SCHEMA, TABLE_NAME"
         ))
         .await?;
@@ -140,7 +142,10 @@ async fn capture_tables(conn: &mut Conn, filter: &str) -> Result<Vec<Table>, Cap
         let name = required(&r, 1, "TABLES.TABLE_NAME")?;
         let charset = text(&r, 2, "TABLES.TABLE_COLLATION")?
             .and_then(|c| by_name.get(&c).map(|cs| crate::ddl::normalize_charset(cs)));
-        index.insert(key(&db, &name), tables.len());
+        if text(&r, 3, "TABLES.TABLE_TYPE")?.as_deref() == Some("SYSTEM VERSIONED") {
+            versioned.push(tables.len());
+        }
+        index.insert((db.clone(), name.clone()), tables.len());
         tables.push(Table {
             database: db,
             name,
@@ -151,13 +156,19 @@ async fn capture_tables(conn: &mut Conn, filter: &str) -> Result<Vec<Table>, Cap
     }
     let rows: Vec<Row> = conn
         .query(format!(
-            "SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, CHARACTER_SET_NAME \
+            "SELECT TABLE_SCHEMA, TABLE_NAME, COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, CHARACTER_SET_NAME, EXTRA \
              FROM information_schema.COLUMNS WHERE {filter} ORDER BY TABLE_SCHEMA, TABLE_NAME, ORDINAL_POSITION"
         ))
         .await?;
     for r in rows {
-        let k = key(&required(&r, 0, "COLUMNS")?, &required(&r, 1, "COLUMNS")?);
+        let k = (required(&r, 0, "COLUMNS")?, required(&r, 1, "COLUMNS")?);
         let Some(&ti) = index.get(&k) else { continue };
+        if text(&r, 6, "COLUMNS.EXTRA")?
+            .is_some_and(|e| e.to_ascii_uppercase().contains("ROW START"))
+        {
+            // A declared period: its columns are visible ones.
+            versioned.retain(|&v| v != ti);
+        }
         let data_type = required(&r, 3, "COLUMNS.DATA_TYPE")?.to_ascii_lowercase();
         let column_type = required(&r, 4, "COLUMNS.COLUMN_TYPE")?;
         let mut charset =
@@ -192,9 +203,9 @@ async fn capture_tables(conn: &mut Conn, filter: &str) -> Result<Vec<Table>, Cap
         ))
         .await?;
     for r in rows {
-        let k = key(
-            &required(&r, 0, "KEY_COLUMN_USAGE")?,
-            &required(&r, 1, "KEY_COLUMN_USAGE")?,
+        let k = (
+            required(&r, 0, "KEY_COLUMN_USAGE")?,
+            required(&r, 1, "KEY_COLUMN_USAGE")?,
         );
         if let Some(&ti) = index.get(&k) {
             tables[ti]
@@ -212,7 +223,7 @@ async fn capture_tables(conn: &mut Conn, filter: &str) -> Result<Vec<Table>, Cap
         .await
     {
         for r in rows {
-            let k = key(&required(&r, 0, "CHECK_CONSTRAINTS")?, &required(&r, 1, "CHECK_CONSTRAINTS")?);
+            let k = (required(&r, 0, "CHECK_CONSTRAINTS")?, required(&r, 1, "CHECK_CONSTRAINTS")?);
             let clause = required(&r, 2, "CHECK_CONSTRAINTS.CHECK_CLAUSE")?;
             let col = clause
                 .trim_start_matches("json_valid(")
@@ -227,6 +238,9 @@ async fn capture_tables(conn: &mut Conn, filter: &str) -> Result<Vec<Table>, Cap
                 }
             }
         }
+    }
+    for ti in versioned {
+        tables[ti].add_implicit_row_period();
     }
     Ok(tables)
 }

@@ -28,6 +28,29 @@ pub struct Table {
 }
 
 impl Table {
+    /// MariaDB's `WITH SYSTEM VERSIONING` without a declared period adds
+    /// invisible `row_start`/`row_end` columns: `information_schema` hides
+    /// them, the binlog logs them in every row. `row_end` joins the primary
+    /// key.
+    pub fn add_implicit_row_period(&mut self) {
+        for name in ["row_start", "row_end"] {
+            if self.column(name).is_none() {
+                self.columns.push(Column {
+                    name: name.into(),
+                    data_type: "timestamp".into(),
+                    column_type: "timestamp(6)".into(),
+                    charset: None,
+                    unsigned: false,
+                    values: Vec::new(),
+                    is_json: false,
+                });
+            }
+        }
+        if !self.primary_key.is_empty() && !self.primary_key.iter().any(|k| k == "row_end") {
+            self.primary_key.push("row_end".into());
+        }
+    }
+
     pub fn column(&self, name: &str) -> Option<&Column> {
         self.columns
             .iter()

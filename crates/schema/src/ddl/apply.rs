@@ -160,6 +160,7 @@ pub fn apply(cat: &mut Catalog, st: &Statement, ctx: &Context) -> Result<Vec<Cha
                     primary_key,
                     json_checks,
                     as_select,
+                    implicit_row_period,
                 } => {
                     if *as_select {
                         return Ok(vec![Change::Recapture {
@@ -186,6 +187,9 @@ pub fn apply(cat: &mut Catalog, st: &Statement, ctx: &Context) -> Result<Vec<Cha
                     }
                     for j in json_checks {
                         mark_json(&mut t, j);
+                    }
+                    if *implicit_row_period {
+                        add_row_period(&mut t);
                     }
                     t
                 }
@@ -313,7 +317,18 @@ fn index_of(t: &Table, name: &str) -> Option<usize> {
 
 fn insert_at(t: &mut Table, col: Column, pos: &Position) -> Result<(), ApplyError> {
     let i = match pos {
-        Position::Last => t.columns.len(),
+        // New columns go before MariaDB's invisible row_start/row_end.
+        Position::Last => {
+            let n = t.columns.len();
+            let trailing_period = n >= 2
+                && t.columns[n - 2].name.eq_ignore_ascii_case("row_start")
+                && t.columns[n - 1].name.eq_ignore_ascii_case("row_end");
+            if trailing_period {
+                n - 2
+            } else {
+                n
+            }
+        }
         Position::First => 0,
         Position::After(a) => {
             index_of(t, a).ok_or_else(|| {
@@ -453,8 +468,19 @@ fn alter(
             }
         }
         AlterSpec::JsonCheck(c) => mark_json(t, c),
+        AlterSpec::SystemVersioning(true) => add_row_period(t),
+        AlterSpec::SystemVersioning(false) => {
+            let implicit =
+                |n: &str| n.eq_ignore_ascii_case("row_start") || n.eq_ignore_ascii_case("row_end");
+            t.columns.retain(|c| !implicit(&c.name));
+            t.primary_key.retain(|k| !implicit(k));
+        }
     }
     Ok(())
+}
+
+fn add_row_period(t: &mut Table) {
+    t.add_implicit_row_period();
 }
 
 fn replace(t: &mut Table, i: usize, col: Column, position: &Position) -> Result<(), ApplyError> {

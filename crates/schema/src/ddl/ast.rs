@@ -80,6 +80,9 @@ pub enum AlterSpec {
     },
     /// A `CHECK (json_valid(col))` added to the table.
     JsonCheck(String),
+    /// `ADD SYSTEM VERSIONING` (true) / `DROP SYSTEM VERSIONING` (false):
+    /// MariaDB's implicit `row_start`/`row_end` columns come and go.
+    SystemVersioning(bool),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,6 +94,9 @@ pub enum CreateBody {
         json_checks: Vec<String>,
         /// Columns come partly from a `SELECT`: only the server knows them.
         as_select: bool,
+        /// `WITH SYSTEM VERSIONING` without a declared period: MariaDB adds
+        /// invisible `row_start` and `row_end` columns.
+        implicit_row_period: bool,
     },
     Like(Name),
 }

@@ -358,6 +358,29 @@ impl Parser {
                 self.i += 1;
                 self.create_table(or_replace, temporary)
             }
+            Some("SEQUENCE") => {
+                // MariaDB: a sequence is a one-row table of fixed columns,
+                // and its updates are logged as rows.
+                self.i += 1;
+                let if_not_exists = self.if_not_exists();
+                let name = self.name()?;
+                self.i = self.toks.len();
+                Ok(Statement::CreateTable {
+                    name,
+                    if_not_exists,
+                    or_replace,
+                    temporary,
+                    body: CreateBody::Columns {
+                        columns: sequence_columns(),
+                        primary_key: None,
+                        json_checks: Vec::new(),
+                        as_select: false,
+                        implicit_row_period: false,
+                    },
+                    charset: None,
+                    collation: None,
+                })
+            }
             Some(w) if OTHER_OBJECTS.contains(&w) => {
                 let _ = start;
                 self.i = self.toks.len();
@@ -424,9 +447,12 @@ impl Parser {
         let mut primary_key = None;
         let mut json_checks = Vec::new();
         let mut as_select = false;
+        let mut period = false;
+        let mut system_versioning = false;
         if self.peek_punct('(') && !self.peek_kw_at(1, "SELECT") {
             self.i += 1;
             loop {
+                period |= self.peek_kw("PERIOD");
                 self.create_element(&mut columns, &mut primary_key, &mut json_checks)?;
                 if self.eat_punct(',') {
                     continue;
@@ -437,6 +463,10 @@ impl Parser {
         }
         let (mut charset, mut collation) = (None, None);
         while !self.at_end() {
+            if self.eat_kws(&["WITH", "SYSTEM", "VERSIONING"]) {
+                system_versioning = true;
+                continue;
+            }
             if self.peek_kw("SELECT")
                 || self.peek_kw("AS")
                 || self.peek_kw("WITH")
@@ -467,6 +497,7 @@ impl Parser {
                 primary_key,
                 json_checks,
                 as_select,
+                implicit_row_period: system_versioning && !period,
             },
             charset,
             collation,
@@ -940,7 +971,11 @@ impl Parser {
                         Some(Constraint::Other) => return Ok(()),
                         None => {}
                     }
-                    if self.peek_kw("PARTITION") || self.peek_kw("SYSTEM") {
+                    if self.eat_kws(&["SYSTEM", "VERSIONING"]) {
+                        specs.push(AlterSpec::SystemVersioning(true));
+                        return Ok(());
+                    }
+                    if self.peek_kw("PARTITION") || self.peek_kw("PERIOD") {
                         self.skip_item();
                         return Ok(());
                     }
@@ -992,11 +1027,12 @@ impl Parser {
                     if n.eq_ignore_ascii_case("PRIMARY") {
                         specs.push(AlterSpec::DropPrimaryKey);
                     }
+                } else if self.eat_kws(&["SYSTEM", "VERSIONING"]) {
+                    specs.push(AlterSpec::SystemVersioning(false));
                 } else if self.peek_kw("FOREIGN")
                     || self.peek_kw("CONSTRAINT")
                     || self.peek_kw("CHECK")
                     || self.peek_kw("PARTITION")
-                    || self.peek_kw("SYSTEM")
                     || self.peek_kw("PERIOD")
                 {
                     self.skip_item();
@@ -1078,6 +1114,12 @@ impl Parser {
                 };
                 specs.push(AlterSpec::Convert { charset, collation });
             }
+            "ALTER" => {
+                // ALTER [COLUMN] c SET DEFAULT … | DROP DEFAULT | SET
+                // [IN]VISIBLE, ALTER INDEX i [IN]VISIBLE: nothing logged
+                // changes.
+                self.skip_item();
+            }
             "PARTITION" | "PARTITIONS" | "SUBPARTITION" => {
                 while !self.at_end() {
                     self.skip_one();
@@ -1108,7 +1150,7 @@ impl Parser {
     fn drop(&mut self) -> Result<Statement, ParseError> {
         self.i += 1;
         let temporary = self.eat_kw("TEMPORARY");
-        if self.eat_kw("TABLE") || self.eat_kw("TABLES") {
+        if self.eat_kw("TABLE") || self.eat_kw("TABLES") || self.eat_kw("SEQUENCE") {
             self.if_exists();
             let mut names = vec![self.name()?];
             while self.eat_punct(',') {
@@ -1159,6 +1201,31 @@ impl Parser {
         }
         Ok(Statement::RenameTable { pairs })
     }
+}
+
+/// The columns of a MariaDB sequence.
+fn sequence_columns() -> Vec<ColumnDef> {
+    let col = |name: &str, ty: &str, width: u64, unsigned: bool| ColumnDef {
+        name: name.into(),
+        ty: TypeSpec {
+            name: ty.into(),
+            args: vec![width],
+            unsigned,
+            ..Default::default()
+        },
+        primary_key: false,
+        json_check: false,
+    };
+    vec![
+        col("next_not_cached_value", "bigint", 21, false),
+        col("minimum_value", "bigint", 21, false),
+        col("maximum_value", "bigint", 21, false),
+        col("start_value", "bigint", 21, false),
+        col("increment", "bigint", 21, false),
+        col("cache_size", "bigint", 21, true),
+        col("cycle_option", "tinyint", 1, true),
+        col("cycle_count", "bigint", 21, false),
+    ]
 }
 
 enum Constraint {
