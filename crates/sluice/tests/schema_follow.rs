@@ -284,7 +284,12 @@ fn followed_schema_equals_recaptured() {
 /// the schema sluice restores and follows.
 const MINIMAL_PORT: u16 = 23314;
 
-fn sluice_on(port: u16, client: &str, server_id: &str, out: &std::path::Path) -> std::process::Child {
+fn sluice_on(
+    port: u16,
+    client: &str,
+    server_id: &str,
+    out: &std::path::Path,
+) -> std::process::Child {
     std::process::Command::new(sluice_bin())
         .args([
             "--host=127.0.0.1",
@@ -324,7 +329,9 @@ fn rows_decode_with_the_schema_of_their_position() {
         rt.block_on(async {
             let mut conn = root_conn_at(port).await.expect("root connection");
             for s in stmts {
-                conn.query_drop(&s).await.unwrap_or_else(|e| panic!("{s}: {e}"));
+                conn.query_drop(&s)
+                    .await
+                    .unwrap_or_else(|e| panic!("{s}: {e}"));
             }
         })
     };
@@ -343,9 +350,15 @@ fn rows_decode_with_the_schema_of_their_position() {
     });
     assert!(streaming, "sluice did not start streaming");
     sql(vec![format!("INSERT INTO {db}.t VALUES (1, 'one', 10)")]);
-    assert!(wait_for(Duration::from_secs(10), || rows_of(&out, "t").len() == 1));
+    assert!(wait_for(Duration::from_secs(10), || rows_of(&out, "t")
+        .len()
+        == 1));
     let first = stop(child);
-    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
 
     // While sluice is stopped: rows between changes that add, drop,
     // rename, reorder and retype columns.

@@ -32,7 +32,10 @@ fn strip_ansi(s: &str) -> String {
 fn logged(log: &str, marker: &str, field: &str) -> Option<u64> {
     let line = log.lines().find(|l| l.contains(marker))?;
     let rest = &line[line.find(&format!("{field}="))? + field.len() + 1..];
-    rest.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+    rest.split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
 }
 
 fn column(name: &str, data_type: &str, column_type: &str, charset: Option<&str>) -> Column {
@@ -79,7 +82,9 @@ fn ten_thousand_tables_restore_within_two_seconds() {
         rt.block_on(async {
             let mut conn = root_conn().await;
             for s in stmts {
-                conn.query_drop(&s).await.unwrap_or_else(|e| panic!("{s}: {e}"));
+                conn.query_drop(&s)
+                    .await
+                    .unwrap_or_else(|e| panic!("{s}: {e}"));
             }
         })
     };
@@ -93,7 +98,9 @@ fn ten_thousand_tables_restore_within_two_seconds() {
             n += 1;
             sql(vec![format!("INSERT INTO {marker_db}.m VALUES ({n})")]);
             std::thread::sleep(Duration::from_millis(200));
-            read_lines(&out).iter().any(|l| l["data"]["n"].as_u64().is_some_and(|v| v > u64::from(n0)))
+            read_lines(&out)
+                .iter()
+                .any(|l| l["data"]["n"].as_u64().is_some_and(|v| v > u64::from(n0)))
         })
     };
     // A first run creates the history and stores a position.
@@ -161,7 +168,8 @@ fn ten_thousand_tables_restore_within_two_seconds() {
     let o = stop(second);
     let log = strip_ansi(&String::from_utf8_lossy(&o.stderr));
     let marker = "schema restored from the history";
-    let tables = logged(&log, marker, "tables").unwrap_or_else(|| panic!("no restore logged:\n{log}"));
+    let tables =
+        logged(&log, marker, "tables").unwrap_or_else(|| panic!("no restore logged:\n{log}"));
     let ms = logged(&log, marker, "elapsed_ms").expect("restore time logged");
     eprintln!("restored {tables} tables in {ms} ms");
     assert!(tables >= 10_000, "{log}");

@@ -2,6 +2,7 @@
 //! script), a root SQL connection, and running the sluice binary.
 #![allow(dead_code)]
 
+pub mod corpus;
 pub mod proxy;
 pub mod replay;
 
