@@ -440,7 +440,9 @@ fn stream(
             store.claim_epoch().await?;
         }
         // The stored position wins, then --init_position, then the server's.
-        let mut start = match (store.load().await?, &cfg.init_position) {
+        let stored = store.load().await?;
+        let first_start = stored.is_none();
+        let mut start = match (stored, &cfg.init_position) {
             (Some(p), _) => {
                 tracing::info!(position = %p, gtid = p.gtid.as_deref().unwrap_or(""), client_id = %cfg.client_id, "resuming from the stored position");
                 p
@@ -459,6 +461,11 @@ fn stream(
             .await
             .with_context(|| format!("opening the schema history in database '{}'", cfg.schema_database))?;
         let catalog = schema_at(&mut conn, &mut history, &start).await?;
+        if first_start {
+            // Stored at once: a sluice that stops before its first
+            // checkpoint resumes here, not at a later current position.
+            store.store(&start, None).await?;
+        }
         let identity = server_identity(&mut conn).await.context("reading the server's identity")?;
         let flavor = if info.version.to_ascii_lowercase().contains("mariadb") {
             sluice_schema::ddl::Flavor::MariaDb
@@ -569,7 +576,14 @@ fn stream(
                     ckpt.run(&mut p, false)?;
                 }
                 for ev in &batch {
-                    p.handle(ev)?;
+                    if let Err(e) = p.handle(ev) {
+                        // Deliver and record what came before the event
+                        // that cannot be handled: a restart resumes at it.
+                        if let Err(store) = ckpt.run(&mut p, true) {
+                            tracing::warn!(error = %store, "could not store the position before stopping");
+                        }
+                        return Err(e.into());
+                    }
                     if let Some(stop) = &stop_at {
                         if p.reached(&stop.file, stop.offset) {
                             tracing::info!(position = %p.position(), "stop_position reached");

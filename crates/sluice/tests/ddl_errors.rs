@@ -1,0 +1,140 @@
+//! A DDL statement sluice cannot follow: by default sluice stops with a
+//! message naming the statement, its database and binlog position and the
+//! option that skips it, and stops again the same way on a restart (no
+//! silent crash loop, no row decoded with a doubtful schema); with
+//! `--ddl_parse_errors=skip` it logs, counts it in a metric, re-captures
+//! the tables the statement names and goes on.
+//!
+//! The statement is real and accepted by the server: MariaDB's Oracle mode
+//! types (`VARCHAR2`, `NUMBER`), which sluice does not translate.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use mysql_async::prelude::Queryable;
+
+#[test]
+fn a_ddl_sluice_cannot_follow_stops_it_unless_skipped() {
+    let port = ensure_mariadb();
+    let rt = runtime();
+    let db = format!("ddlerr{}", std::process::id());
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out.json");
+    let (client, server_id) = (unique_client_id(), unique_server_id());
+    let args = |extra: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = vec![
+            "--host=127.0.0.1".into(),
+            format!("--port={port}"),
+            "--user=sluice".into(),
+            "--password=sluice".into(),
+            "--producer=file".into(),
+            format!("--output_file={}", out.display()),
+            client.clone(),
+            server_id.clone(),
+        ];
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    let sql = |stmts: Vec<String>| {
+        rt.block_on(async {
+            let mut conn = root_conn().await;
+            for s in stmts {
+                conn.query_drop(&s)
+                    .await
+                    .unwrap_or_else(|e| panic!("{s}: {e}"));
+            }
+        })
+    };
+    sql(vec![
+        format!("CREATE DATABASE {db}"),
+        format!("CREATE TABLE {db}.before (n INT)"),
+    ]);
+    let child = std::process::Command::new(sluice_bin())
+        .args(args(&["--http_port=0"]))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut n = 0;
+    let streaming = wait_for(Duration::from_secs(30), || {
+        n += 1;
+        sql(vec![format!("INSERT INTO {db}.before VALUES ({n})")]);
+        std::thread::sleep(Duration::from_millis(200));
+        !read_lines(&out).is_empty()
+    });
+    assert!(streaming, "sluice did not start streaming");
+    sql(vec![
+        "SET SESSION sql_mode = 'ORACLE'".into(),
+        format!("CREATE TABLE {db}.o (a VARCHAR2(10), n NUMBER(5))"),
+        "SET SESSION sql_mode = DEFAULT".into(),
+        format!("INSERT INTO {db}.o VALUES ('x', 5)"),
+    ]);
+    // It stops by itself.
+    let mut child = child;
+    let exited = wait_for(Duration::from_secs(20), || {
+        matches!(child.try_wait(), Ok(Some(_)))
+    });
+    if !exited {
+        let _ = child.kill();
+    }
+    let o = child.wait_with_output().unwrap();
+    assert!(
+        exited,
+        "sluice did not stop: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    for needle in [
+        "cannot follow the DDL at binlog position mysql-bin.",
+        &format!("CREATE TABLE {db}.o (a VARCHAR2(10), n NUMBER(5))"),
+        "varchar2",
+        "--ddl_parse_errors=skip",
+    ] {
+        assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
+    }
+    assert!(
+        !read_lines(&out).iter().any(|l| l["table"] == "o"),
+        "no row of the table is decoded"
+    );
+
+    // A restart stops again, saying the same.
+    let (code, err2) = run_sluice(
+        &args(&[]).iter().map(String::as_str).collect::<Vec<_>>(),
+        Duration::from_secs(30),
+    );
+    assert_eq!(code, Some(1), "{err2}");
+    assert!(err2.contains("--ddl_parse_errors=skip"), "{err2}");
+
+    // Skipping: the table is captured from the server and its row decoded.
+    let http = free_port();
+    let child = std::process::Command::new(sluice_bin())
+        .args(args(&[
+            "--ddl_parse_errors=skip",
+            &format!("--http_port={http}"),
+            "--log_level=warn",
+        ]))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let decoded = wait_for(Duration::from_secs(30), || {
+        read_lines(&out).iter().any(|l| l["table"] == "o")
+    });
+    let metrics = http_get(http, "/metrics")
+        .map(|(_, b)| b)
+        .unwrap_or_default();
+    let o = stop(child);
+    let log = String::from_utf8_lossy(&o.stderr);
+    assert!(decoded, "{log}");
+    let row = read_lines(&out)
+        .into_iter()
+        .find(|l| l["table"] == "o")
+        .unwrap();
+    assert_eq!(row["data"], serde_json::json!({"a": "x", "n": 5}));
+    assert!(log.contains("DDL skipped"), "{log}");
+    assert!(metrics.contains("sluice_ddl_skipped_total 1"), "{metrics}");
+    sql(vec![format!("DROP DATABASE {db}")]);
+}
