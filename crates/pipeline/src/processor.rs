@@ -29,7 +29,7 @@ pub enum PipelineError {
         position: String,
         message: String,
     },
-    #[error("schema drift at binlog position {position}: {message}. Sluice stops rather than emit misaligned columns; with binlog_row_metadata=FULL on the server the binlog itself names the columns")]
+    #[error("schema drift at binlog position {position}: {message}. Sluice stops rather than emit misaligned columns: the schema it follows disagrees with the binlog (a DDL skipped with ddl_parse_errors=skip, or an edited schema history). To start over from the server's current catalog, delete this client_id's rows from the schema_history table of schema_database and restart")]
     Drift { position: String, message: String },
     #[error("at binlog position {position}: {message}")]
     Definite { position: String, message: String },

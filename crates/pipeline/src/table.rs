@@ -77,24 +77,40 @@ pub fn resolve(
     let n = map.columns.len();
     let full = !md.names.is_empty();
     let qualified = format!("{}.{}", map.database, map.table);
-    if !full {
-        let t = table.ok_or_else(|| {
-            ResolveError::Drift(format!(
-                "{qualified} is not in the captured schema and the binlog carries no column names"
-            ))
-        })?;
-        if t.columns.len() != n {
+    // The schema sluice follows must agree with the binlog: column count
+    // and types always, names too where the binlog logs them
+    // (binlog_row_metadata=FULL). A disagreement means the schema is wrong,
+    // and is never papered over.
+    match table {
+        None if !full => {
             return Err(ResolveError::Drift(format!(
-                "{qualified}: the binlog has {n} columns, the schema has {}",
-                t.columns.len()
-            )));
+                "{qualified} is not in the schema and the binlog carries no column names"
+            )))
         }
-        for (c, ty) in t.columns.iter().zip(&map.columns) {
-            if !compatible(&c.data_type, *ty) {
+        None => {}
+        Some(t) => {
+            if t.columns.len() != n {
                 return Err(ResolveError::Drift(format!(
-                    "{qualified}: column {} is {} in the schema but type code {} in the binlog",
-                    c.name, c.data_type, ty.code
+                    "{qualified}: the binlog has {n} columns, the schema has {}",
+                    t.columns.len()
                 )));
+            }
+            for (i, (c, ty)) in t.columns.iter().zip(&map.columns).enumerate() {
+                if !compatible(&c.data_type, *ty) {
+                    return Err(ResolveError::Drift(format!(
+                        "{qualified}: column {} is {} in the schema but type code {} in the binlog",
+                        c.name, c.data_type, ty.code
+                    )));
+                }
+                if let Some(logged) = md.names.get(i) {
+                    if !logged.eq_ignore_ascii_case(&c.name) {
+                        return Err(ResolveError::Drift(format!(
+                            "{qualified}: column {} is named {} in the schema but {logged} in the binlog",
+                            i + 1,
+                            c.name
+                        )));
+                    }
+                }
             }
         }
     }
