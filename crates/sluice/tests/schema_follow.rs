@@ -55,6 +55,7 @@ const SCENARIOS: &[&[&str]] = &[
     &["CREATE TABLE t (a INT)", "ALTER TABLE t CHARACTER SET utf8mb3 COLLATE utf8mb3_bin, ADD b TEXT"],
     &["CREATE TABLE t (a INT)", "ALTER TABLE t RENAME TO t2"],
     &["CREATE DATABASE {db2}", "CREATE TABLE t (a INT)", "ALTER TABLE t RENAME {db2}.moved"],
+    &["CREATE DATABASE {db2}", "CREATE TABLE {db2}.t (a INT)", "ALTER TABLE {db2}.t RENAME t3"],
     &["CREATE TABLE a (x INT)", "CREATE TABLE b (y VARCHAR(3))", "RENAME TABLE a TO tmp, b TO a, tmp TO b"],
     &["CREATE DATABASE {db2}", "CREATE TABLE t (a INT)", "RENAME TABLE t TO {db2}.t"],
     &["CREATE TABLE a (x INT)", "CREATE TABLE b (x INT)", "CREATE TABLE c (x INT)", "DROP TABLE a, b"],

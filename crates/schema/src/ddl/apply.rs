@@ -435,9 +435,11 @@ fn alter(
             }
         }
         AlterSpec::RenameTable(n) => {
-            // An unqualified new name stays in the table's database.
+            // An unqualified new name is in the session's default database
+            // (as any unqualified name), not necessarily the table's.
             let _ = db;
-            t.database = stored_name(cat, n.db.as_deref().unwrap_or(&t.database));
+            let to_db = n.db.as_deref().or(ctx.default_db).unwrap_or(&t.database);
+            t.database = stored_name(cat, to_db);
             t.name = stored_name(cat, &n.name);
         }
         AlterSpec::Convert { charset, collation } => {
