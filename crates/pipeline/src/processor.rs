@@ -12,7 +12,7 @@ use sluice_binlog::{BinlogPosition, GtidState};
 use sluice_schema::ddl::{self, Change, Flavor};
 use sluice_schema::serial::{self, Op};
 use sluice_schema::{Catalog, Table};
-use sluice_sinks::{Message, Sink, SinkError};
+use sluice_sinks::{Message, PrimaryKey, Sink, SinkError};
 
 use crate::encode::{CommitInfo, OutputConfig};
 use crate::json;
@@ -137,6 +137,7 @@ pub struct Processor<S: Sink, C: SchemaSource> {
     head: Vec<u8>,
     tail: Vec<u8>,
     line: Vec<u8>,
+    meta: Vec<u8>,
     rows_emitted: u64,
     /// The position after the last transaction boundary handled, and the
     /// GTID of the last transaction: where a restart may resume.
@@ -217,6 +218,7 @@ impl<S: Sink, C: SchemaSource> Processor<S, C> {
             head: Vec::new(),
             tail: Vec::new(),
             line: Vec::new(),
+            meta: Vec::new(),
             rows_emitted: 0,
             boundary: BinlogPosition::new(start_file, start_offset),
             last_gtid: None,
@@ -532,6 +534,10 @@ impl<S: Sink, C: SchemaSource> Processor<S, C> {
                         json: &json,
                         database: &db,
                         table: &table,
+                        kind: crate::ddl_json::kind(c),
+                        primary_key: None,
+                        partition_values: None,
+                        xid: None,
                     })?;
                 }
             }
@@ -838,6 +844,10 @@ impl<S: Sink, C: SchemaSource> Processor<S, C> {
         let head = &mut self.head;
         head.clear();
         head.extend_from_slice(&table_index.to_le_bytes());
+        head.push(kind as u8);
+        // Routing data for keyed producers (see `RowMeta`); empty otherwise.
+        let meta_at = head.len();
+        head.extend_from_slice(&[0u8; 8]);
         head.extend_from_slice(&t.head);
         if cfg.row_query {
             if let Some(q) = &self.row_query {
@@ -870,6 +880,57 @@ impl<S: Sink, C: SchemaSource> Processor<S, C> {
                 None
             }
         };
+        if cfg.routing {
+            // [pk values] and [partition column values], lengths in the
+            // 8 reserved bytes after the kind.
+            let mut meta = std::mem::take(&mut self.meta);
+            meta.clear();
+            meta.push(b'[');
+            for (k, &i) in t.primary_key.iter().enumerate() {
+                if k > 0 {
+                    meta.push(b',');
+                }
+                write_cell(
+                    &mut self.renderer,
+                    &mut meta,
+                    &t.columns[i],
+                    body,
+                    value_of(i).flatten(),
+                )
+                .map_err(|m| (i, m))?;
+            }
+            meta.push(b']');
+            let pk_len = meta.len() as u32;
+            if !cfg.partition_columns.is_empty() {
+                meta.push(b'[');
+                for (k, name) in cfg.partition_columns.iter().enumerate() {
+                    if k > 0 {
+                        meta.push(b',');
+                    }
+                    match t
+                        .columns
+                        .iter()
+                        .position(|c| c.name.eq_ignore_ascii_case(name))
+                    {
+                        Some(i) => write_cell(
+                            &mut self.renderer,
+                            &mut meta,
+                            &t.columns[i],
+                            body,
+                            value_of(i).flatten(),
+                        )
+                        .map_err(|m| (i, m))?,
+                        None => meta.extend_from_slice(b"null"),
+                    }
+                }
+                meta.push(b']');
+            }
+            let pv_len = meta.len() as u32 - pk_len;
+            head[meta_at..meta_at + 4].copy_from_slice(&pk_len.to_le_bytes());
+            head[meta_at + 4..meta_at + 8].copy_from_slice(&pv_len.to_le_bytes());
+            head.splice(meta_at + 8..meta_at + 8, meta.iter().copied());
+            self.meta = meta;
+        }
         if cfg.primary_keys {
             tail.extend_from_slice(b",\"primary_key\":[");
             for (k, &i) in t.primary_key.iter().enumerate() {
@@ -983,22 +1044,67 @@ impl<S: Sink, C: SchemaSource> Processor<S, C> {
         let sink = &mut self.sink;
         let mut emitted = 0u64;
         self.txn.drain::<PipelineError>(|i, head, tail| {
-            let idx = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
-            let table = &open.tables[idx.min(open.tables.len() - 1)];
+            let meta = RowMeta::read(head);
+            let table = &open.tables[meta.table_index.min(open.tables.len() - 1)];
             line.clear();
-            line.extend_from_slice(&head[4..]);
+            line.extend_from_slice(meta.json_head);
             cfg.write_commit_fields(line, &info, i, total);
             line.extend_from_slice(tail);
             sink.send(&Message {
                 json: line,
                 database: &table.database,
                 table: &table.table,
+                kind: meta.kind,
+                primary_key: (!meta.pk.is_empty()).then_some(PrimaryKey {
+                    columns: &table.primary_key_names,
+                    values_json: meta.pk,
+                }),
+                partition_values: (!meta.partition_values.is_empty())
+                    .then_some(meta.partition_values),
+                xid,
             })?;
             emitted += 1;
             Ok(())
         })?;
         self.rows_emitted += emitted;
         Ok(())
+    }
+}
+
+/// What a buffered row's head holds before its JSON: the table index, the
+/// row kind, and (for keyed producers) the primary key values and the
+/// partition column values as JSON arrays.
+struct RowMeta<'a> {
+    table_index: usize,
+    kind: &'static str,
+    pk: &'a [u8],
+    partition_values: &'a [u8],
+    json_head: &'a [u8],
+}
+
+impl<'a> RowMeta<'a> {
+    fn read(head: &'a [u8]) -> Self {
+        let u32_at = |i: usize| {
+            head.get(i..i + 4)
+                .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+                .unwrap_or(0)
+        };
+        let kind = match head.get(4) {
+            Some(&k) if k == RowsKind::Update as u8 => "update",
+            Some(&k) if k == RowsKind::Delete as u8 => "delete",
+            _ => "insert",
+        };
+        let (pk_len, pv_len) = (u32_at(5), u32_at(9));
+        let start = 13usize.min(head.len());
+        let pk_end = (start + pk_len).min(head.len());
+        let pv_end = (pk_end + pv_len).min(head.len());
+        RowMeta {
+            table_index: u32_at(0),
+            kind,
+            pk: &head[start..pk_end],
+            partition_values: &head[pk_end..pv_end],
+            json_head: &head[pv_end..],
+        }
     }
 }
 

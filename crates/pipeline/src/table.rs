@@ -19,6 +19,8 @@ pub struct DecodeTable {
     pub head: Vec<u8>,
     pub columns: Vec<ColumnDecode>,
     pub primary_key: Vec<usize>,
+    /// Names of the primary key columns, in key order.
+    pub primary_key_names: Vec<String>,
     pub map: TableMap,
 }
 
@@ -185,7 +187,7 @@ pub fn resolve(
             values,
         });
     }
-    let primary_key = if !md.primary_key.is_empty() {
+    let primary_key: Vec<usize> = if !md.primary_key.is_empty() {
         md.primary_key.iter().copied().filter(|&i| i < n).collect()
     } else {
         table
@@ -206,12 +208,17 @@ pub fn resolve(
     json::write_str(&mut head, &map.database);
     head.extend_from_slice(b",\"table\":");
     json::write_str(&mut head, &map.table);
+    let primary_key_names = primary_key
+        .iter()
+        .map(|&i: &usize| columns[i].name.clone())
+        .collect();
     Ok(DecodeTable {
         database: map.database.clone(),
         table: map.table.clone(),
         head,
         columns,
         primary_key,
+        primary_key_names,
         map,
     })
 }

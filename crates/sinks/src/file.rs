@@ -123,6 +123,10 @@ mod tests {
             json: b"{\"a\":1}",
             database: "d",
             table: "t",
+            kind: "insert",
+            primary_key: None,
+            partition_values: None,
+            xid: None,
         })
         .unwrap();
         s.flush().unwrap();
@@ -136,6 +140,10 @@ mod tests {
             json: b"{\"b\":2}",
             database: "d",
             table: "t",
+            kind: "insert",
+            primary_key: None,
+            partition_values: None,
+            xid: None,
         })
         .unwrap();
         s.flush().unwrap();

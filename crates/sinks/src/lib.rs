@@ -2,6 +2,9 @@
 //! failure as an error value, never by dropping a message.
 
 mod file;
+#[cfg(feature = "kafka")]
+pub mod kafka;
+pub mod route;
 mod stdout;
 mod writer;
 
@@ -13,11 +16,46 @@ pub use stdout::StdoutSink;
 pub struct Message<'a> {
     pub json: &'a [u8],
     pub database: &'a str,
+    /// Empty for database-level DDL events.
     pub table: &'a str,
+    /// `insert`, `update`, `delete`, or the DDL event type.
+    pub kind: &'a str,
+    /// The row's primary key, where the producer needs it (keys,
+    /// partitioning).
+    pub primary_key: Option<PrimaryKey<'a>>,
+    /// Values of `producer_partition_columns` (a JSON array), if asked for.
+    pub partition_values: Option<&'a [u8]>,
+    pub xid: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct PrimaryKey<'a> {
+    pub columns: &'a [String],
+    /// The values as a JSON array, in column order.
+    pub values_json: &'a [u8],
+}
+
+/// Counters of a producer that acknowledges deliveries (exported as
+/// metrics).
+#[derive(Debug, Default)]
+pub struct ProducerStats {
+    pub sent: std::sync::atomic::AtomicU64,
+    pub acked: std::sync::atomic::AtomicU64,
+    pub failed: std::sync::atomic::AtomicU64,
+    pub retried: std::sync::atomic::AtomicU64,
+    pub dead_lettered: std::sync::atomic::AtomicU64,
+    pub bytes: std::sync::atomic::AtomicU64,
+    /// Sum of send-to-acknowledgement times of acknowledged messages.
+    pub ack_latency_us: std::sync::atomic::AtomicU64,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum SinkError {
+    #[error("{producer} producer: {message}")]
+    Producer {
+        producer: &'static str,
+        message: String,
+    },
     #[error("{producer} producer: {source}")]
     Io {
         producer: &'static str,

@@ -52,6 +52,14 @@ pub const OPTIONS: &[OptionSpec] = &[
     opt("output_push_timestamp", "false", "add \"_push_timestamp\": when the row was handed to the producer"),
     opt("output_ddl", "false", "also emit DDL events (database-create, table-alter, …) in Maxwell's format"),
     opt("ddl_parse_errors", "fail", "a DDL statement sluice cannot follow: fail (stop, naming the statement and position) | skip (log, count in a metric, re-capture the tables it names)"),
+    opt("kafka_topic", "maxwell", "Kafka topic; %{database}, %{table} and %{type} are replaced (kafka.* options go to librdkafka, e.g. kafka.bootstrap.servers)"),
+    opt("ddl_kafka_topic", "", "Kafka topic of DDL events (default: kafka_topic)"),
+    opt("kafka_key_format", "hash", "Kafka message key: hash ({\"database\",\"table\",\"pk.id\"}) | array ([database, table, [{id}]])"),
+    opt("producer_partition_by", "database", "what rows are partitioned by: database | table | primary_key | transaction_id | column | random"),
+    opt("producer_partition_columns", "", "comma-separated columns, with producer_partition_by=column"),
+    opt("producer_partition_by_fallback", "database", "with producer_partition_by=column, for rows without those columns: database | table | primary_key | transaction_id | random"),
+    opt("kafka_partition_hash", "default", "partition hash: default (Java String.hashCode, as Maxwell) | murmur3 (seed 25342, as Maxwell)"),
+    opt("dead_letter_topic", "", "Kafka topic for rows the broker refuses definitively (e.g. too large): a skeleton with the key and the reason is sent there and sluice goes on; without it sluice stops"),
     opt("exclude_columns", "", "comma-separated column names (or /regex/) left out of the output"),
     opt("binlog_heartbeat_period_ms", "5000", "heartbeat period asked of the server; no data for 3 periods means a dead connection"),
     opt("replication_reconnection_retries", "0", "reconnect attempts after the binlog connection is lost before giving up; 0 = never give up"),
@@ -145,12 +153,35 @@ pub struct HaOptions {
 pub enum Producer {
     Stdout,
     File(PathBuf),
+    Kafka(KafkaConfig),
+}
+
+/// `producer=kafka`: Maxwell's options, and every `kafka.*` option passed
+/// to librdkafka as is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaConfig {
+    pub topic: String,
+    pub ddl_topic: String,
+    pub key_format: sluice_sinks::route::KeyFormat,
+    pub partition_by: sluice_sinks::route::PartitionBy,
+    pub partition_by_fallback: sluice_sinks::route::PartitionBy,
+    pub partition_columns: Vec<String>,
+    pub partition_hash: sluice_sinks::route::PartitionHash,
+    pub dead_letter_topic: Option<String>,
+    /// `kafka.bootstrap.servers=…` → (`bootstrap.servers`, …).
+    pub client: Vec<(String, String)>,
 }
 
 pub enum Parsed {
     Run(Box<Config>),
     Help,
     Version,
+}
+
+/// `kafka.*` options go to the Kafka client as they are.
+fn is_passthrough(name: &str) -> bool {
+    name.strip_prefix("kafka.")
+        .is_some_and(|rest| !rest.is_empty())
 }
 
 fn spec(name: &str) -> Option<&'static OptionSpec> {
@@ -193,7 +224,7 @@ struct Raw {
 
 impl Raw {
     fn set(&mut self, name: &str, value: String, origin: String) -> Result<(), ConfigError> {
-        if spec(name).is_none() {
+        if spec(name).is_none() && !is_passthrough(name) {
             return Err(ConfigError::Unknown {
                 name: name.to_string(),
                 origin,
@@ -332,6 +363,85 @@ impl Get<'_> {
     }
 }
 
+fn kafka_config(g: &Get) -> Result<KafkaConfig, ConfigError> {
+    use sluice_sinks::route::{KeyFormat, PartitionBy, PartitionHash};
+    let client: Vec<(String, String)> =
+        g.0.values
+            .iter()
+            .filter(|(k, _)| is_passthrough(k))
+            .map(|(k, (v, _))| (k["kafka.".len()..].to_string(), v.clone()))
+            .collect();
+    if !client.iter().any(|(k, _)| k == "bootstrap.servers") {
+        return Err(Get::bad(
+            "kafka.bootstrap.servers",
+            "default".into(),
+            "producer=kafka needs --kafka.bootstrap.servers=host:port[,host:port...]".into(),
+        ));
+    }
+    let (kf, kf_origin) = g.str("kafka_key_format");
+    let key_format = match kf.as_str() {
+        "hash" => KeyFormat::Hash,
+        "array" => KeyFormat::Array,
+        other => {
+            return Err(Get::bad(
+                "kafka_key_format",
+                kf_origin,
+                format!("'{other}' is not hash or array"),
+            ))
+        }
+    };
+    let by = |name: &'static str| -> Result<PartitionBy, ConfigError> {
+        let (v, o) = g.str(name);
+        PartitionBy::parse(&v).ok_or_else(|| {
+            Get::bad(name, o, format!("'{v}' is not one of database, table, primary_key, transaction_id, column, random"))
+        })
+    };
+    let partition_by = by("producer_partition_by")?;
+    let partition_by_fallback = by("producer_partition_by_fallback")?;
+    let partition_columns: Vec<String> = g
+        .str("producer_partition_columns")
+        .0
+        .split(',')
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(str::to_string)
+        .collect();
+    if partition_by == PartitionBy::Column && partition_columns.is_empty() {
+        return Err(Get::bad(
+            "producer_partition_columns",
+            "default".into(),
+            "producer_partition_by=column needs --producer_partition_columns=col[,col...]".into(),
+        ));
+    }
+    let (h, h_origin) = g.str("kafka_partition_hash");
+    let partition_hash = match h.as_str() {
+        "default" => PartitionHash::Default,
+        "murmur3" => PartitionHash::Murmur3,
+        other => {
+            return Err(Get::bad(
+                "kafka_partition_hash",
+                h_origin,
+                format!("'{other}' is not default or murmur3"),
+            ))
+        }
+    };
+    let topic = g.str("kafka_topic").0;
+    let ddl_topic = Some(g.str("ddl_kafka_topic").0)
+        .filter(|t| !t.is_empty())
+        .unwrap_or_else(|| topic.clone());
+    Ok(KafkaConfig {
+        topic,
+        ddl_topic,
+        key_format,
+        partition_by,
+        partition_by_fallback,
+        partition_columns,
+        partition_hash,
+        dead_letter_topic: Some(g.str("dead_letter_topic").0).filter(|t| !t.is_empty()),
+        client,
+    })
+}
+
 fn build(raw: &Raw) -> Result<Config, ConfigError> {
     let g = Get(raw);
     let port: u16 = g.num("port", "a port number (1-65535)")?;
@@ -364,13 +474,14 @@ fn build(raw: &Raw) -> Result<Config, ConfigError> {
             }
             Producer::File(PathBuf::from(f))
         }
-        "kafka" | "redis" | "rabbitmq" | "nats" | "kinesis" | "sqs" | "sns" | "pubsub"
+        "kafka" => Producer::Kafka(kafka_config(&g)?),
+        "redis" | "rabbitmq" | "nats" | "kinesis" | "sqs" | "sns" | "pubsub"
         | "bigquery" | "profiler" | "none" => {
             return Err(Get::bad(
                 "producer",
                 producer_origin,
                 format!(
-                "producer '{producer_name}' is not available in this version; use stdout or file"
+                "producer '{producer_name}' is not available in this version; use stdout, file or kafka"
             ),
             ))
         }
@@ -378,7 +489,7 @@ fn build(raw: &Raw) -> Result<Config, ConfigError> {
             return Err(Get::bad(
                 "producer",
                 producer_origin,
-                format!("'{other}' is not a producer; use stdout or file"),
+                format!("'{other}' is not a producer; use stdout, file or kafka"),
             ))
         }
     };
@@ -417,6 +528,11 @@ fn build(raw: &Raw) -> Result<Config, ConfigError> {
         push_timestamp: g.bool("output_push_timestamp")?,
         exclude_columns,
         ddl: g.bool("output_ddl")?,
+        routing: matches!(producer, Producer::Kafka(_)),
+        partition_columns: match &producer {
+            Producer::Kafka(k) => k.partition_columns.clone(),
+            _ => Vec::new(),
+        },
     };
     let (ddl_errors, ddl_errors_origin) = g.str("ddl_parse_errors");
     let skip_bad_ddl = match ddl_errors.to_ascii_lowercase().as_str() {

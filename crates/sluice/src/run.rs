@@ -123,6 +123,35 @@ impl SchemaSource for LiveSchema {
     }
 }
 
+#[cfg(feature = "kafka")]
+fn kafka_sink(
+    k: &crate::config::KafkaConfig,
+    telemetry: &Telemetry,
+) -> anyhow::Result<Box<dyn Sink>> {
+    use sluice_sinks::kafka::{KafkaOptions, KafkaSink};
+    use sluice_sinks::route::Partitioner;
+    let stats = telemetry.producer.get_or_init(Default::default).clone();
+    let opts = KafkaOptions {
+        topic: k.topic.clone(),
+        ddl_topic: k.ddl_topic.clone(),
+        key_format: k.key_format,
+        partitioner: Partitioner {
+            by: k.partition_by,
+            fallback: k.partition_by_fallback,
+            columns: k.partition_columns.clone(),
+            hash: k.partition_hash,
+        },
+        dead_letter_topic: k.dead_letter_topic.clone(),
+        client: k.client.clone(),
+    };
+    Ok(Box::new(KafkaSink::new(opts, stats)?))
+}
+
+#[cfg(not(feature = "kafka"))]
+fn kafka_sink(_: &crate::config::KafkaConfig, _: &Telemetry) -> anyhow::Result<Box<dyn Sink>> {
+    anyhow::bail!("producer=kafka: this sluice was built without Kafka support; build it with `cargo build --release --features kafka`")
+}
+
 /// The schema at `start`: restored from the history, or (first start, or
 /// a position older than the history) captured from the server and
 /// recorded as the history's first snapshot.
@@ -478,6 +507,7 @@ fn stream(
     let sink: Box<dyn Sink> = match &cfg.producer {
         Producer::Stdout => Box::new(StdoutSink::new()?),
         Producer::File(p) => Box::new(FileSink::open(p)?),
+        Producer::Kafka(k) => kafka_sink(k, &telemetry)?,
     };
     let session_opts = SessionOptions {
         host: cfg.host.clone(),

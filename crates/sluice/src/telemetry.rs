@@ -103,6 +103,8 @@ pub struct Telemetry {
     pub ddl_applied: AtomicU64,
     /// DDL statements skipped with ddl_parse_errors=skip.
     pub ddl_skipped: AtomicU64,
+    /// Counters of an acknowledging producer (Kafka), once it exists.
+    pub producer: std::sync::OnceLock<std::sync::Arc<sluice_sinks::ProducerStats>>,
     pub producer_flushes: AtomicU64,
     pub position_stores: AtomicU64,
     pub position_store_failures: AtomicU64,
@@ -145,6 +147,7 @@ impl Telemetry {
             rows_emitted: AtomicU64::new(0),
             ddl_applied: AtomicU64::new(0),
             ddl_skipped: AtomicU64::new(0),
+            producer: std::sync::OnceLock::new(),
             producer_flushes: AtomicU64::new(0),
             position_stores: AtomicU64::new(0),
             position_store_failures: AtomicU64::new(0),
@@ -398,6 +401,47 @@ impl Telemetry {
             "DDL statements sluice could not follow, skipped with ddl_parse_errors=skip",
             self.ddl_skipped.load(Relaxed) as f64,
         );
+        if let Some(p) = self.producer.get() {
+            for (name, help, v) in [
+                (
+                    "producer_messages_sent_total",
+                    "messages handed to the producer",
+                    &p.sent,
+                ),
+                (
+                    "producer_messages_acked_total",
+                    "messages acknowledged by the broker",
+                    &p.acked,
+                ),
+                (
+                    "producer_messages_failed_total",
+                    "messages the broker did not take (after the client's retries)",
+                    &p.failed,
+                ),
+                (
+                    "producer_retries_total",
+                    "waits on a full local queue or missing metadata",
+                    &p.retried,
+                ),
+                (
+                    "producer_dead_lettered_total",
+                    "messages sent to the dead-letter topic instead",
+                    &p.dead_lettered,
+                ),
+                (
+                    "producer_bytes_total",
+                    "payload bytes handed to the producer",
+                    &p.bytes,
+                ),
+            ] {
+                m.counter(name, help, v.load(Relaxed) as f64);
+            }
+            m.counter(
+                "producer_ack_latency_seconds_total",
+                "sum of send-to-acknowledgement times (divide by acked for the mean)",
+                p.ack_latency_us.load(Relaxed) as f64 / 1e6,
+            );
+        }
         m.counter(
             "producer_flushes_total",
             "producer flushes (everything sent is durable)",

@@ -1,0 +1,303 @@
+//! The Kafka producer against a real Kafka-API broker (tansu, started by
+//! `scripts/kafka.sh`): rows produced, consumed back and compared with the
+//! source, under Maxwell's keys and partitions; a row the broker refuses
+//! stops progress by default and goes to the dead-letter topic when one is
+//! configured. Built with `--features kafka`.
+#![cfg(feature = "kafka")]
+
+mod common;
+
+use std::collections::HashMap;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use mysql_async::prelude::Queryable;
+use rdkafka::config::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::Message as _;
+use rdkafka::TopicPartitionList;
+use serde_json::Value;
+use sluice_sinks::route::{java_partition, java_string_hash};
+
+const KAFKA_PORT: u16 = 23392;
+
+fn kafka_script(args: &[&str]) {
+    let st = Command::new(repo_root().join("scripts/kafka.sh"))
+        .args(args)
+        .env("SLUICE_KAFKA_PORT", KAFKA_PORT.to_string())
+        .stdout(Stdio::null())
+        .status()
+        .expect("run scripts/kafka.sh");
+    assert!(st.success(), "scripts/kafka.sh {args:?} failed");
+}
+
+fn bootstrap() -> String {
+    format!("127.0.0.1:{KAFKA_PORT}")
+}
+
+/// Every message of `topic` (partitions 0..n), with its partition.
+fn consume(
+    topic: &str,
+    partitions: i32,
+    want: usize,
+    timeout: Duration,
+) -> Vec<(i32, Option<Vec<u8>>, Value)> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap())
+        .set("group.id", format!("test-{}", std::process::id()))
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition_offset(topic, p, rdkafka::Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&tpl).expect("assign");
+    let mut out = Vec::new();
+    let start = Instant::now();
+    while out.len() < want && start.elapsed() < timeout {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+            let v: Value =
+                serde_json::from_slice(m.payload().unwrap_or_default()).expect("JSON payload");
+            out.push((m.partition(), m.key().map(<[u8]>::to_vec), v));
+        }
+    }
+    out
+}
+
+fn sluice(extra: &[String]) -> std::process::Child {
+    let port = ensure_mariadb();
+    Command::new(sluice_bin())
+        .args([
+            "--host=127.0.0.1".to_string(),
+            format!("--port={port}"),
+            "--user=sluice".into(),
+            "--password=sluice".into(),
+            "--producer=kafka".into(),
+            format!("--kafka.bootstrap.servers={}", bootstrap()),
+            "--http_port=0".into(),
+            unique_server_id(),
+            unique_client_id(),
+        ])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn sluice")
+}
+
+/// Inserts marker rows into `db.m` until sluice's output on `topic` shows
+/// one: then it streams.
+fn until_streaming(rt: &tokio::runtime::Runtime, db: &str, topic: &str) -> bool {
+    let mut n = 0;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        n += 1;
+        rt.block_on(async {
+            let mut c = root_conn().await;
+            c.query_drop(format!("INSERT INTO {db}.m VALUES ({n})"))
+                .await
+                .unwrap();
+        });
+        if !consume(topic, 1, 1, Duration::from_secs(2)).is_empty() {
+            return true;
+        }
+    }
+    false
+}
+
+#[test]
+fn rows_are_produced_with_maxwells_keys_and_partitions() {
+    kafka_script(&["start"]);
+    let rt = runtime();
+    let db = format!("kfk{}", std::process::id());
+    // Rows of db.t go to t_<pid> (4 partitions), markers to m_<pid>.
+    let rows_topic = format!("t_{}", std::process::id());
+    let marker_topic = format!("m_{}", std::process::id());
+    kafka_script(&["topic", &rows_topic, "4"]);
+    kafka_script(&["topic", &marker_topic, "1"]);
+    rt.block_on(async {
+        let mut c = root_conn().await;
+        c.query_drop(format!("CREATE DATABASE {db}")).await.unwrap();
+        c.query_drop(format!(
+            "CREATE TABLE {db}.t (id INT PRIMARY KEY, name VARCHAR(20), n BIGINT)"
+        ))
+        .await
+        .unwrap();
+        c.query_drop(format!("CREATE TABLE {db}.m (n INT)"))
+            .await
+            .unwrap();
+    });
+    let child = sluice(&[
+        format!("--kafka_topic=%{{table}}_{}", std::process::id()),
+        "--producer_partition_by=primary_key".into(),
+    ]);
+    assert!(
+        until_streaming(&rt, &db, &marker_topic),
+        "sluice did not start streaming"
+    );
+    rt.block_on(async {
+        let mut c = root_conn().await;
+        for chunk in 0..10 {
+            let values: Vec<String> = (0..50)
+                .map(|i| {
+                    let id = chunk * 50 + i;
+                    format!("({id}, 'name-{id}', {})", id as i64 * 1_000_003)
+                })
+                .collect();
+            c.query_drop(format!("INSERT INTO {db}.t VALUES {}", values.join(",")))
+                .await
+                .unwrap();
+        }
+        c.query_drop(format!(
+            "UPDATE {db}.t SET name = CONCAT(name, '!') WHERE id % 7 = 0"
+        ))
+        .await
+        .unwrap();
+        c.query_drop(format!("DELETE FROM {db}.t WHERE id % 11 = 0"))
+            .await
+            .unwrap();
+    });
+    let updates = (0..500).filter(|i| i % 7 == 0).count();
+    let deletes = (0..500).filter(|i| i % 11 == 0).count();
+    let want = 500 + updates + deletes;
+    let got = consume(&rows_topic, 4, want, Duration::from_secs(60));
+    let out = stop(child);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(got.len(), want, "{log}");
+    // Replay: the consumed stream rebuilds the table as the server has it.
+    let mut table: HashMap<i64, Value> = HashMap::new();
+    for (partition, key, v) in &got {
+        let id = v["data"]["id"].as_i64().expect("id");
+        assert_eq!(v["database"], db.as_str());
+        let k: Value = serde_json::from_slice(key.as_deref().expect("a key")).unwrap();
+        assert_eq!(
+            k,
+            serde_json::json!({"database": db, "table": "t", "pk.id": id}),
+            "Maxwell's hash key"
+        );
+        assert_eq!(
+            *partition,
+            java_partition(java_string_hash(&id.to_string()), 4),
+            "partition of id {id}"
+        );
+        match v["type"].as_str() {
+            Some("insert") | Some("update") => {
+                table.insert(id, v["data"].clone());
+            }
+            Some("delete") => {
+                table.remove(&id);
+            }
+            other => panic!("unexpected type {other:?}"),
+        }
+    }
+    let source: Vec<(i64, String, i64)> = rt.block_on(async {
+        let mut c = root_conn().await;
+        c.query(format!("SELECT id, name, n FROM {db}.t ORDER BY id"))
+            .await
+            .unwrap()
+    });
+    assert_eq!(table.len(), source.len());
+    for (id, name, n) in source {
+        assert_eq!(
+            table[&id],
+            serde_json::json!({"id": id, "name": name, "n": n})
+        );
+    }
+    rt.block_on(async {
+        let mut c = root_conn().await;
+        c.query_drop(format!("DROP DATABASE {db}")).await.unwrap();
+    });
+}
+
+#[test]
+fn a_refused_row_stops_progress_unless_a_dead_letter_topic_is_set() {
+    kafka_script(&["start"]);
+    let rt = runtime();
+    let pid = std::process::id();
+    let db = format!("kdl{pid}");
+    let topic = format!("big_{pid}");
+    let dlq = format!("dlq_{pid}");
+    for t in [&topic, &dlq] {
+        kafka_script(&["topic", t, "1"]);
+    }
+    rt.block_on(async {
+        let mut c = root_conn().await;
+        c.query_drop(format!("CREATE DATABASE {db}")).await.unwrap();
+        c.query_drop(format!("CREATE TABLE {db}.m (n INT)"))
+            .await
+            .unwrap();
+        c.query_drop(format!(
+            "CREATE TABLE {db}.b (id INT PRIMARY KEY, body TEXT)"
+        ))
+        .await
+        .unwrap();
+    });
+    let limit = "--kafka.message.max.bytes=4000".to_string();
+    // Without a dead-letter topic: sluice stops and says why.
+    let mut child = sluice(&[format!("--kafka_topic={topic}"), limit.clone()]);
+    assert!(
+        until_streaming(&rt, &db, &topic),
+        "sluice did not start streaming"
+    );
+    rt.block_on(async {
+        let mut c = root_conn().await;
+        c.query_drop(format!("INSERT INTO {db}.b VALUES (1, REPEAT('x', 10000))"))
+            .await
+            .unwrap();
+    });
+    let exited = wait_for(Duration::from_secs(30), || {
+        matches!(child.try_wait(), Ok(Some(_)))
+    });
+    let out = stop(child);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(exited, "sluice went on past a refused row:\n{err}");
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("topic '{topic}' refused a row of {db}.b"))
+            && err.contains("dead_letter_topic"),
+        "{err}"
+    );
+
+    // With one: the skeleton goes there and the next row is delivered.
+    let child = sluice(&[
+        format!("--kafka_topic={topic}"),
+        limit,
+        format!("--dead_letter_topic={dlq}"),
+    ]);
+    assert!(until_streaming(&rt, &db, &topic));
+    rt.block_on(async {
+        let mut c = root_conn().await;
+        c.query_drop(format!("INSERT INTO {db}.b VALUES (2, REPEAT('y', 10000))"))
+            .await
+            .unwrap();
+        c.query_drop(format!("INSERT INTO {db}.b VALUES (3, 'small')"))
+            .await
+            .unwrap();
+    });
+    let delivered = wait_for(Duration::from_secs(30), || {
+        consume(&topic, 1, 1000, Duration::from_secs(3))
+            .iter()
+            .any(|(_, _, v)| v["data"]["id"] == 3)
+    });
+    let dead = consume(&dlq, 1, 1, Duration::from_secs(10));
+    let out = stop(child);
+    let log = String::from_utf8_lossy(&out.stderr);
+    let seen: Vec<String> = consume(&topic, 1, 1000, Duration::from_secs(3))
+        .iter()
+        .map(|(_, _, v)| v.to_string())
+        .collect();
+    assert!(delivered, "row 3 not seen in {topic}: {seen:?}\n{log}");
+    assert_eq!(dead.len(), 1, "{log}");
+    let v = &dead[0].2;
+    assert_eq!(v["database"], db.as_str());
+    assert_eq!(v["table"], "b");
+    assert_eq!(v["data"], serde_json::json!({"id": 2}));
+    assert!(v["reason"].as_str().is_some_and(|r| !r.is_empty()), "{v}");
+    rt.block_on(async {
+        let mut c = root_conn().await;
+        c.query_drop(format!("DROP DATABASE {db}")).await.unwrap();
+    });
+}
