@@ -34,13 +34,17 @@ pub struct KafkaOptions {
     pub client: Vec<(String, String)>,
 }
 
-/// What a delivery report needs to name (and dead-letter) its message.
-struct Pending {
+/// Where a (database, table, kind) goes; shared by its messages.
+struct Route {
     topic: String,
-    key: Vec<u8>,
     database: String,
     table: String,
-    skeleton: Vec<u8>,
+}
+
+/// What a delivery report needs to name (and dead-letter) its message.
+struct Pending {
+    route: Arc<Route>,
+    key: Vec<u8>,
     sent_at: Instant,
 }
 
@@ -84,6 +88,10 @@ pub struct KafkaSink {
     producer: ThreadedProducer<Context>,
     opts: KafkaOptions,
     partitions: HashMap<String, (i32, Instant)>,
+    /// Rendered topics by "kind\0database\0table" (templates are rendered
+    /// once per table, not per row).
+    routes: HashMap<String, Arc<Route>>,
+    route_key: String,
     stats: Arc<ProducerStats>,
 }
 
@@ -135,8 +143,33 @@ impl KafkaSink {
             producer,
             opts,
             partitions: HashMap::new(),
+            routes: HashMap::new(),
+            route_key: String::new(),
             stats,
         })
+    }
+
+    fn route(&mut self, msg: &Message<'_>) -> Arc<Route> {
+        self.route_key.clear();
+        for part in [msg.kind, msg.database, msg.table] {
+            self.route_key.push_str(part);
+            self.route_key.push('\0');
+        }
+        if let Some(r) = self.routes.get(self.route_key.as_str()) {
+            return r.clone();
+        }
+        let template = if msg.kind.contains('-') {
+            &self.opts.ddl_topic
+        } else {
+            &self.opts.topic
+        };
+        let r = Arc::new(Route {
+            topic: route::render_template(template, msg),
+            database: msg.database.to_string(),
+            table: msg.table.to_string(),
+        });
+        self.routes.insert(self.route_key.clone(), r.clone());
+        r
     }
 
     /// The topic's partition count, from the cluster's metadata; waits
@@ -219,22 +252,22 @@ impl KafkaSink {
         let Some(dlq) = self.opts.dead_letter_topic.clone() else {
             return Err(err(format!(
                 "topic '{}' refused a row of {}.{} for good: {error}. Progress stops here (the position is not moved past it); configure --dead_letter_topic to divert such rows, or fix the limit (e.g. kafka.message.max.bytes and the broker's)",
-                pending.topic, pending.database, pending.table
+                pending.route.topic, pending.route.database, pending.route.table
             )));
         };
-        tracing::warn!(topic = %pending.topic, table = %format!("{}.{}", pending.database, pending.table), error = %error,
+        let r = &pending.route;
+        tracing::warn!(topic = %r.topic, table = %format!("{}.{}", r.database, r.table), error = %error,
             dead_letter_topic = %dlq, "kafka refused a row; sent to the dead-letter topic");
         self.stats.dead_lettered.fetch_add(1, Relaxed);
-        let reason =
-            serde_json::to_string(&error.to_string()).unwrap_or_else(|_| "\"refused\"".into());
-        let json = insert_reason(&pending.skeleton, &reason);
+        let json = skeleton(&r.database, &r.table, &pending.key, &error.to_string());
         let key = pending.key.clone();
         let inner = Box::new(Pending {
-            topic: dlq.clone(),
+            route: Arc::new(Route {
+                topic: dlq.clone(),
+                database: r.database.clone(),
+                table: r.table.clone(),
+            }),
             key: key.clone(),
-            database: pending.database.clone(),
-            table: pending.table.clone(),
-            skeleton: Vec::new(),
             sent_at: Instant::now(),
         });
         self.enqueue(&dlq, &key, &json, None, inner)
@@ -242,40 +275,45 @@ impl KafkaSink {
     }
 }
 
-/// Adds `"reason":…` after `"table":…` of a skeleton row.
-fn insert_reason(skeleton: &[u8], reason: &str) -> Vec<u8> {
-    let text = String::from_utf8_lossy(skeleton);
-    match text.find(",\"data\":") {
-        Some(i) => format!("{},\"reason\":{}{}", &text[..i], reason, &text[i..]).into_bytes(),
-        None => skeleton.to_vec(),
-    }
-}
-
-/// Maxwell's dead-letter row: database, table, and the primary key as
-/// `data`.
-fn skeleton(msg: &Message<'_>) -> Vec<u8> {
-    let mut s = Vec::with_capacity(64);
-    s.extend_from_slice(b"{\"database\":");
-    s.extend_from_slice(&serde_json::to_vec(msg.database).unwrap_or_default());
-    s.extend_from_slice(b",\"table\":");
-    s.extend_from_slice(&serde_json::to_vec(msg.table).unwrap_or_default());
-    s.extend_from_slice(b",\"data\":{");
-    if let Some(pk) = msg.primary_key.as_ref() {
-        for (i, (c, v)) in pk
-            .columns
-            .iter()
-            .zip(route::split_json_array(pk.values_json))
-            .enumerate()
-        {
-            if i > 0 {
-                s.push(b',');
+/// Maxwell's dead-letter row: `{"database","table","reason","data":{pk}}`,
+/// the primary key read back from the message key (built only for the
+/// rare refused row).
+fn skeleton(database: &str, table: &str, key: &[u8], reason: &str) -> Vec<u8> {
+    use serde_json::{Map, Value};
+    let mut data = Map::new();
+    match serde_json::from_slice::<Value>(key) {
+        // hash: {"database":…,"table":…,"pk.id":1}
+        Ok(Value::Object(m)) => {
+            for (k, v) in m {
+                if let Some(col) = k.strip_prefix("pk.") {
+                    data.insert(col.to_string(), v);
+                }
             }
-            s.extend_from_slice(&serde_json::to_vec(c).unwrap_or_default());
-            s.push(b':');
-            s.extend_from_slice(&v);
         }
+        // array: ["d","t",[{"id":1}]]
+        Ok(Value::Array(a)) => {
+            if let Some(Value::Array(pks)) = a.get(2) {
+                for pk in pks {
+                    if let Value::Object(m) = pk {
+                        data.extend(m.clone());
+                    }
+                }
+            }
+        }
+        _ => {}
     }
-    s.extend_from_slice(b"}}");
+    let mut s = Vec::with_capacity(128);
+    s.extend_from_slice(b"{\"database\":");
+    route::write_json_str(&mut s, database);
+    s.extend_from_slice(b",\"table\":");
+    route::write_json_str(&mut s, table);
+    s.extend_from_slice(b",\"reason\":");
+    route::write_json_str(&mut s, reason);
+    s.extend_from_slice(b",\"data\":");
+    s.extend_from_slice(
+        &serde_json::to_vec(&Value::Object(data)).unwrap_or_else(|_| b"{}".to_vec()),
+    );
+    s.push(b'}');
     s
 }
 
@@ -299,37 +337,29 @@ fn random_string() -> String {
 
 impl Sink for KafkaSink {
     fn send(&mut self, msg: &Message<'_>) -> Result<(), SinkError> {
-        let is_ddl = msg.kind.contains('-');
-        let template = if is_ddl {
-            &self.opts.ddl_topic
-        } else {
-            &self.opts.topic
-        };
-        let topic = route::render_template(template, msg);
+        let route = self.route(msg);
         let key = route::key(self.opts.key_format, msg, uuid);
-        let partitions = self.partition_count(&topic)?;
+        let partitions = self.partition_count(&route.topic)?;
         let partition = self
             .opts
             .partitioner
             .partition(msg, partitions, &mut random_string);
         let pending = Box::new(Pending {
-            topic: topic.clone(),
+            route: route.clone(),
             key: key.clone(),
-            database: msg.database.to_string(),
-            table: msg.table.to_string(),
-            skeleton: skeleton(msg),
             sent_at: Instant::now(),
         });
         self.stats.sent.fetch_add(1, Relaxed);
         self.stats.bytes.fetch_add(msg.json.len() as u64, Relaxed);
-        match self.enqueue(&topic, &key, msg.json, Some(partition), pending) {
+        match self.enqueue(&route.topic, &key, msg.json, Some(partition), pending) {
             Ok(()) => Ok(()),
             Err((e, pending)) if is_definite(&e) => {
                 self.stats.failed.fetch_add(1, Relaxed);
                 self.refused(&e, &pending)
             }
             Err((e, _)) => Err(err(format!(
-                "cannot enqueue a message for topic '{topic}': {e}"
+                "cannot enqueue a message for topic '{}': {e}",
+                route.topic
             ))),
         }
     }
@@ -349,7 +379,7 @@ impl Sink for KafkaSink {
                 } else {
                     return Err(err(format!(
                         "a row of {}.{} for topic '{}' was not delivered: {} (after librdkafka's retries, kafka.message.timeout.ms)",
-                        f.pending.database, f.pending.table, f.pending.topic, f.error
+                        f.pending.route.database, f.pending.route.table, f.pending.route.topic, f.error
                     )));
                 }
             }

@@ -3,6 +3,8 @@
 //! (`producer_partition_by`) and the partition (`kafka_partition_hash`), so a
 //! Maxwell user's rows land on the same partitions under the same keys.
 
+use std::borrow::Cow;
+
 use crate::Message;
 
 /// `%{database}`, `%{table}`, `%{type}` in a topic (or key, subject) template.
@@ -37,9 +39,9 @@ pub fn key(format: KeyFormat, msg: &Message<'_>, uuid: impl FnOnce() -> String) 
             match pk {
                 Some(p) if !p.columns.is_empty() => {
                     for (c, v) in p.columns.iter().zip(&values) {
-                        k.push(b',');
-                        write_json_str(&mut k, &format!("pk.{}", c.to_lowercase()));
-                        k.push(b':');
+                        k.extend_from_slice(b",\"pk.");
+                        write_json_str_inner(&mut k, &lower(c));
+                        k.extend_from_slice(b"\":");
                         k.extend_from_slice(v);
                     }
                 }
@@ -62,7 +64,7 @@ pub fn key(format: KeyFormat, msg: &Message<'_>, uuid: impl FnOnce() -> String) 
                         k.push(b',');
                     }
                     k.push(b'{');
-                    write_json_str(&mut k, &c.to_lowercase());
+                    write_json_str(&mut k, &lower(c));
                     k.push(b':');
                     k.extend_from_slice(v);
                     k.push(b'}');
@@ -120,22 +122,22 @@ pub struct Partitioner {
 
 impl Partitioner {
     /// The string Maxwell hashes for `msg`.
-    pub fn hash_string(
+    pub fn hash_string<'m>(
         &self,
-        msg: &Message<'_>,
+        msg: &Message<'m>,
         by: PartitionBy,
         random: &mut dyn FnMut() -> String,
-    ) -> String {
-        match by {
-            PartitionBy::Database => msg.database.to_string(),
-            PartitionBy::Table if msg.table.is_empty() => msg.database.to_string(),
-            PartitionBy::Table => msg.table.to_string(),
+    ) -> Cow<'m, str> {
+        Cow::Owned(match by {
+            PartitionBy::Database => return Cow::Borrowed(msg.database),
+            PartitionBy::Table if msg.table.is_empty() => return Cow::Borrowed(msg.database),
+            PartitionBy::Table => return Cow::Borrowed(msg.table),
             PartitionBy::PrimaryKey => match msg.primary_key.as_ref() {
                 Some(p) if !p.columns.is_empty() => {
                     let mut s = String::new();
                     for v in split_json_array(p.values_json) {
                         if v != b"null" {
-                            s.push_str(&json_to_java_string(&v));
+                            s.push_str(&json_to_java_string(v));
                         }
                     }
                     if s.is_empty() {
@@ -155,20 +157,19 @@ impl Partitioner {
                     .partition_values
                     .map(|v| {
                         split_json_array(v)
-                            .iter()
-                            .filter(|v| v.as_slice() != b"null")
-                            .map(|v| json_to_java_string(v))
+                            .into_iter()
+                            .filter(|v| *v != b"null")
+                            .map(json_to_java_string)
                             .collect()
                     })
                     .unwrap_or_default();
                 if s.is_empty() {
-                    self.hash_string(msg, self.fallback, random)
-                } else {
-                    s
+                    return self.hash_string(msg, self.fallback, random);
                 }
+                s
             }
             PartitionBy::Random => random(),
-        }
+        })
     }
 
     pub fn partition(
@@ -231,7 +232,7 @@ pub fn murmur3_32(data: &[u8], seed: u32) -> u32 {
 }
 
 /// Top-level elements of a JSON array, as their JSON text.
-pub fn split_json_array(json: &[u8]) -> Vec<Vec<u8>> {
+pub fn split_json_array(json: &[u8]) -> Vec<&[u8]> {
     let mut out = Vec::new();
     let inner = match (json.first(), json.last()) {
         (Some(b'['), Some(b']')) => &json[1..json.len() - 1],
@@ -253,14 +254,14 @@ pub fn split_json_array(json: &[u8]) -> Vec<Vec<u8>> {
             b'[' | b'{' => depth += 1,
             b']' | b'}' => depth -= 1,
             b',' if depth == 0 => {
-                out.push(inner[start..i].to_vec());
+                out.push(&inner[start..i]);
                 start = i + 1;
             }
             _ => {}
         }
     }
     if !inner.is_empty() {
-        out.push(inner[start..].to_vec());
+        out.push(&inner[start..]);
     }
     out
 }
@@ -276,10 +277,36 @@ fn json_to_java_string(v: &[u8]) -> String {
     String::from_utf8_lossy(v).into_owned()
 }
 
-fn write_json_str(out: &mut Vec<u8>, s: &str) {
-    // serde_json escapes exactly as JSON requires.
-    if let Ok(v) = serde_json::to_vec(s) {
-        out.extend_from_slice(&v);
+/// `s` as a JSON string, quotes included.
+pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    write_json_str_inner(out, s);
+    out.push(b'"');
+}
+
+/// `s` escaped for the inside of a JSON string.
+fn write_json_str_inner(out: &mut Vec<u8>, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for &b in s.as_bytes() {
+        match b {
+            b'"' => out.extend_from_slice(b"\\\""),
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            0..=0x1f => {
+                out.extend_from_slice(b"\\u00");
+                out.push(HEX[(b >> 4) as usize]);
+                out.push(HEX[(b & 15) as usize]);
+            }
+            _ => out.push(b),
+        }
+    }
+}
+
+/// Column names are lower-cased in keys (as Maxwell does); most already are.
+fn lower(c: &str) -> Cow<'_, str> {
+    if c.bytes().any(|b| b.is_ascii_uppercase() || b >= 0x80) {
+        Cow::Owned(c.to_lowercase())
+    } else {
+        Cow::Borrowed(c)
     }
 }
 

@@ -36,7 +36,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .create()?;
     let start = Instant::now();
     for (line, key) in lines.iter().zip(&keys) {
-        let mut record = BaseRecord::to(topic).payload(*line).key(key.as_str()).partition(0);
+        let mut record = BaseRecord::to(topic)
+            .payload(*line)
+            .key(key.as_str())
+            .partition(0);
         loop {
             match producer.send(record) {
                 Ok(()) => break,
