@@ -56,9 +56,48 @@ struct Failure {
 struct Context {
     failures: Mutex<Vec<Failure>>,
     stats: Arc<ProducerStats>,
+    /// When each kind of client error was last logged: librdkafka repeats
+    /// them every few milliseconds while brokers are down.
+    logged: Mutex<HashMap<String, Instant>>,
 }
 
-impl ClientContext for Context {}
+/// A repeated client error is logged at most this often.
+const LOG_EVERY: Duration = Duration::from_secs(10);
+
+impl Context {
+    fn should_log(&self, what: &str) -> bool {
+        let Ok(mut logged) = self.logged.lock() else {
+            return true;
+        };
+        match logged.get(what) {
+            Some(at) if at.elapsed() < LOG_EVERY => false,
+            _ => {
+                logged.insert(what.to_string(), Instant::now());
+                true
+            }
+        }
+    }
+}
+
+impl ClientContext for Context {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, message: &str) {
+        use rdkafka::config::RDKafkaLogLevel as L;
+        if matches!(
+            level,
+            L::Emerg | L::Alert | L::Critical | L::Error | L::Warning
+        ) && self.should_log(fac)
+        {
+            tracing::warn!(facility = fac, "kafka client: {message}");
+        }
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        let kind = format!("{:?}", error.rdkafka_error_code());
+        if self.should_log(&kind) {
+            tracing::warn!(error = %error, "kafka client: {reason} (retrying; repeated messages are logged every {LOG_EVERY:?})");
+        }
+    }
+}
 
 impl ProducerContext for Context {
     type DeliveryOpaque = Box<Pending>;
@@ -93,6 +132,8 @@ pub struct KafkaSink {
     routes: HashMap<String, Arc<Route>>,
     route_key: String,
     stats: Arc<ProducerStats>,
+    /// Set when this producer is being replaced: `flush` gives up.
+    abort: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Partition counts are looked up again after this long (topics grow).
@@ -132,6 +173,7 @@ impl KafkaSink {
         let context = Context {
             failures: Mutex::new(Vec::new()),
             stats: stats.clone(),
+            logged: Mutex::new(HashMap::new()),
         };
         let producer: ThreadedProducer<Context> =
             cfg.create_with_context(context).map_err(|e| {
@@ -146,6 +188,7 @@ impl KafkaSink {
             routes: HashMap::new(),
             route_key: String::new(),
             stats,
+            abort: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         })
     }
 
@@ -207,10 +250,18 @@ impl KafkaSink {
                     }
                 }
                 Err(e) => {
+                    // Brokers away: a known count stays good (partitions are
+                    // rarely added) and librdkafka queues the messages.
+                    if let Some((n, _)) = self.partitions.get(topic) {
+                        return Ok(*n);
+                    }
                     if attempt.is_multiple_of(10) {
                         tracing::warn!(topic, error = %e, "kafka: cannot read the topic's metadata; retrying");
                     }
                 }
+            }
+            if self.abort.load(Relaxed) {
+                return Err(err(format!("abandoned while waiting for the metadata of topic '{topic}' (producer replaced)")));
             }
             attempt += 1;
             self.stats.retried.fetch_add(1, Relaxed);
@@ -336,6 +387,10 @@ fn random_string() -> String {
 }
 
 impl Sink for KafkaSink {
+    fn abort_handle(&self) -> Option<Arc<std::sync::atomic::AtomicBool>> {
+        Some(self.abort.clone())
+    }
+
     fn send(&mut self, msg: &Message<'_>) -> Result<(), SinkError> {
         let route = self.route(msg);
         let key = route::key(self.opts.key_format, msg, uuid);
@@ -385,6 +440,16 @@ impl Sink for KafkaSink {
             }
             if self.producer.in_flight_count() == 0 {
                 return Ok(());
+            }
+            if self.abort.load(Relaxed) {
+                // Replaced: what is not acknowledged is dropped here and
+                // read again from the stored position by the next producer.
+                self.producer
+                    .purge(rdkafka::producer::PurgeConfig::default().queue().inflight());
+                return Err(err(format!(
+                    "abandoned with {} messages unacknowledged (producer replaced)",
+                    self.producer.in_flight_count()
+                )));
             }
         }
     }

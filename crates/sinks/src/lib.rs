@@ -70,6 +70,11 @@ pub trait Sink: Send {
     /// Makes everything sent so far durable as far as this producer can
     /// (written to the file / the terminal).
     fn flush(&mut self) -> Result<(), SinkError>;
+    /// A flag that makes a pending `flush` give up (the producer is being
+    /// replaced): for producers whose flush can wait on the network.
+    fn abort_handle(&self) -> Option<std::sync::Arc<std::sync::atomic::AtomicBool>> {
+        None
+    }
 }
 
 impl<T: Sink + ?Sized> Sink for Box<T> {
@@ -79,5 +84,9 @@ impl<T: Sink + ?Sized> Sink for Box<T> {
 
     fn flush(&mut self) -> Result<(), SinkError> {
         (**self).flush()
+    }
+
+    fn abort_handle(&self) -> Option<std::sync::Arc<std::sync::atomic::AtomicBool>> {
+        (**self).abort_handle()
     }
 }

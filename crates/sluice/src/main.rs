@@ -38,7 +38,13 @@ fn main() -> ExitCode {
             cfg.log_level
         )))
         .init();
-    match run::run(*cfg) {
+    // SIGHUP re-reads the same arguments, config file and environment.
+    let reload = move || match config::parse(&args, &std::env::vars().collect()) {
+        Ok(Parsed::Run(c)) => Ok(*c),
+        Ok(_) => Err("unexpected --help/--version".to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    match run::run(*cfg, &reload) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");

@@ -72,6 +72,22 @@ pub enum ReaderEnd {
     Stopped,
     /// The leadership is lost: stop reading, another node takes over.
     LeadershipLost,
+    /// SIGHUP: stop, re-read the configuration, stream again from the
+    /// stored position with a new producer.
+    Reload,
+}
+
+fn end_for(sig: crate::run::Signal) -> ReaderEnd {
+    match sig {
+        crate::run::Signal::Stop => {
+            tracing::info!("signal received: stopping");
+            ReaderEnd::Stopped
+        }
+        crate::run::Signal::Reload => {
+            tracing::info!("SIGHUP: reloading the configuration and rebuilding the producer");
+            ReaderEnd::Reload
+        }
+    }
 }
 
 /// Completes when the leadership is lost; never without leader election.
@@ -143,8 +159,19 @@ pub async fn read_binlog(
                 }
                 cfg.telemetry.binlog_events.fetch_add(full.len() as u64, Relaxed);
                 cfg.telemetry.binlog_bytes.fetch_add(bytes, Relaxed);
-                if !full.is_empty() && tx.send(full).await.is_err() {
-                    return Ok(ReaderEnd::Stopped); // the processor stopped; its error is the one to report
+                if !full.is_empty() {
+                    // A full channel (a producer that waits on its brokers)
+                    // must not make the reader deaf to signals.
+                    tokio::select! {
+                        sent = tx.send(full) => if sent.is_err() {
+                            return Ok(ReaderEnd::Stopped); // the processor stopped; its error is the one to report
+                        },
+                        sig = signals.recv() => return Ok(end_for(sig)),
+                        _ = leadership_lost(&mut cfg.lost) => {
+                            tracing::warn!("leadership lost: stopped reading the binlog");
+                            return Ok(ReaderEnd::LeadershipLost);
+                        }
+                    }
                 }
                 match res {
                     Ok(()) => {}
@@ -166,10 +193,7 @@ pub async fn read_binlog(
                 }
             }
             _ = tx.closed() => return Ok(ReaderEnd::Stopped),
-            _ = signals.recv() => {
-                tracing::info!("signal received: stopping");
-                return Ok(ReaderEnd::Stopped);
-            }
+            sig = signals.recv() => return Ok(end_for(sig)),
             _ = leadership_lost(&mut cfg.lost) => {
                 tracing::warn!("leadership lost: stopped reading the binlog");
                 return Ok(ReaderEnd::LeadershipLost);
@@ -242,9 +266,12 @@ async fn reconnect(
         let delay = backoff(attempt, cfg.max_backoff, &mut rng);
         tokio::select! {
             _ = tokio::time::sleep(delay) => {}
-            _ = signals.recv() => {
-                tracing::info!("signal received while reconnecting: stopping");
-                return Ok(Outcome::Stop(ReaderEnd::Stopped));
+            sig = signals.recv() => {
+                tracing::info!("signal received while reconnecting");
+                return Ok(Outcome::Stop(match sig {
+                    crate::run::Signal::Stop => ReaderEnd::Stopped,
+                    crate::run::Signal::Reload => ReaderEnd::Reload,
+                }));
             }
             _ = tx.closed() => return Ok(Outcome::Stop(ReaderEnd::Stopped)),
             _ = leadership_lost(&mut cfg.lost) => return Ok(Outcome::Stop(ReaderEnd::LeadershipLost)),

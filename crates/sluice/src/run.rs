@@ -199,12 +199,22 @@ const EPOCH_WITHOUT_HA: u64 = 0;
 /// How often the delivered position is made durable while rows flow.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 
-/// SIGTERM and SIGINT, registered as soon as the process starts so that a
-/// signal during startup is not fatal: it is seen once streaming begins and
-/// stops sluice cleanly.
+/// What a signal asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// SIGTERM, SIGINT.
+    Stop,
+    /// SIGHUP: re-read the configuration and rebuild the producer.
+    Reload,
+}
+
+/// SIGTERM, SIGINT and SIGHUP, registered as soon as the process starts so
+/// that a signal during startup is not fatal: it is seen once streaming
+/// begins and handled cleanly.
 pub struct ShutdownSignals {
     term: tokio::signal::unix::Signal,
     int: tokio::signal::unix::Signal,
+    hup: tokio::signal::unix::Signal,
 }
 
 impl ShutdownSignals {
@@ -213,13 +223,15 @@ impl ShutdownSignals {
         Ok(ShutdownSignals {
             term: signal(SignalKind::terminate())?,
             int: signal(SignalKind::interrupt())?,
+            hup: signal(SignalKind::hangup())?,
         })
     }
 
-    pub async fn recv(&mut self) {
+    pub async fn recv(&mut self) -> Signal {
         tokio::select! {
-            _ = self.term.recv() => {}
-            _ = self.int.recv() => {}
+            _ = self.term.recv() => Signal::Stop,
+            _ = self.int.recv() => Signal::Stop,
+            _ = self.hup.recv() => Signal::Reload,
         }
     }
 }
@@ -334,7 +346,11 @@ async fn gtid_state_at(conn: &mut Conn, pos: &BinlogPosition) -> GtidState {
     }
 }
 
-pub fn run(cfg: Config) -> anyhow::Result<()> {
+/// Re-reads the configuration (SIGHUP); an error names what is wrong.
+pub type Reload<'a> = &'a dyn Fn() -> Result<Config, String>;
+
+pub fn run(cfg: Config, reload: Reload) -> anyhow::Result<()> {
+    let mut cfg = cfg;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
@@ -354,29 +370,47 @@ pub fn run(cfg: Config) -> anyhow::Result<()> {
     tracing::info!(address = %http.address, "http endpoint listening");
     let http_address = http.address.clone();
     rt.spawn(http.serve(telemetry.clone()));
-    let result = match cfg.ha.clone() {
-        None => stream(
-            &rt,
-            &cfg,
-            &mut signals,
-            telemetry.clone(),
-            EPOCH_WITHOUT_HA,
-            None,
-        )
-        .map(|_| ()),
-        Some(ha) => {
-            let ha = HaConfig {
-                zookeeper: ha.zookeeper,
-                session_timeout: ha.session_timeout,
-                connection_timeout: ha.connection_timeout,
-                base_sleep: ha.base_sleep,
-                max_retries: ha.max_retries,
-                root: ha.root,
-                client_id: cfg.client_id.clone(),
-                identity: crate::telemetry::node_identity(),
-                http_address,
-            };
-            lead_when_elected(&rt, &cfg, &ha, &mut signals, &telemetry)
+    let result = loop {
+        let ended = match cfg.ha.clone() {
+            None => stream(
+                &rt,
+                &cfg,
+                &mut signals,
+                telemetry.clone(),
+                EPOCH_WITHOUT_HA,
+                None,
+            ),
+            Some(ha) => {
+                let ha = HaConfig {
+                    zookeeper: ha.zookeeper,
+                    session_timeout: ha.session_timeout,
+                    connection_timeout: ha.connection_timeout,
+                    base_sleep: ha.base_sleep,
+                    max_retries: ha.max_retries,
+                    root: ha.root,
+                    client_id: cfg.client_id.clone(),
+                    identity: crate::telemetry::node_identity(),
+                    http_address: http_address.clone(),
+                };
+                lead_when_elected(&rt, &cfg, &ha, &mut signals, &telemetry)
+            }
+        };
+        match ended {
+            Ok(ReaderEnd::Reload) => {
+                telemetry.producer_rebuilds.fetch_add(1, Relaxed);
+                match reload() {
+                    Ok(new) => {
+                        tracing::info!(
+                            "configuration re-read; streaming again with a new producer"
+                        );
+                        cfg = new;
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "SIGHUP: the configuration is invalid; keeping the previous one")
+                    }
+                }
+            }
+            other => break other.map(|_| ()),
         }
     };
     telemetry.set_role(Role::Stopping);
@@ -395,20 +429,24 @@ fn lead_when_elected(
     ha: &HaConfig,
     signals: &mut ShutdownSignals,
     telemetry: &Arc<Telemetry>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<ReaderEnd> {
     // The newest epoch seen in the position store.
     let mut floor = 0u64;
     loop {
         telemetry.set_role(Role::Standby);
         let term = rt.block_on(async {
             tokio::select! {
-                t = campaign(ha, telemetry, floor) => Some(t),
-                _ = signals.recv() => None,
+                t = campaign(ha, telemetry, floor) => Ok(t),
+                sig = signals.recv() => Err(sig),
             }
         });
-        let Some(term) = term else {
-            tracing::info!("signal received while standing by: stopping");
-            return Ok(());
+        let term = match term {
+            Ok(t) => t,
+            Err(Signal::Stop) => {
+                tracing::info!("signal received while standing by: stopping");
+                return Ok(ReaderEnd::Stopped);
+            }
+            Err(Signal::Reload) => return Ok(ReaderEnd::Reload),
         };
         let ended = stream(
             rt,
@@ -421,7 +459,7 @@ fn lead_when_elected(
         telemetry.set_role(Role::Standby);
         rt.block_on(term.resign());
         match ended {
-            Ok(ReaderEnd::Stopped) => return Ok(()),
+            Ok(end @ (ReaderEnd::Stopped | ReaderEnd::Reload)) => return Ok(end),
             Ok(ReaderEnd::LeadershipLost) => {
                 tracing::warn!("stepped down; campaigning again with a new session")
             }
@@ -509,6 +547,7 @@ fn stream(
         Producer::File(p) => Box::new(FileSink::open(p)?),
         Producer::Kafka(k) => kafka_sink(k, &telemetry)?,
     };
+    let abort = sink.abort_handle();
     let session_opts = SessionOptions {
         host: cfg.host.clone(),
         port: cfg.port,
@@ -655,6 +694,19 @@ fn stream(
     {
         telemetry.set_role(Role::Standby);
     }
+    let reloading = reader.as_ref().is_ok_and(|e| *e == ReaderEnd::Reload);
+    // Reading stopped (signal, reload, lost term): the producer gets a few
+    // seconds to deliver what it holds (then the position is stored as
+    // usual). A producer whose brokers are gone is abandoned: its
+    // unacknowledged messages stay after the stored position and are read
+    // again by the next run (or the new producer after SIGHUP).
+    let grace = Instant::now();
+    while !processor.is_finished() && grace.elapsed() < STOP_GRACE {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    if let Some(a) = &abort {
+        a.store(true, Relaxed);
+    }
     let processed = match processor.join() {
         Ok(r) => r,
         Err(_) => Err(anyhow::anyhow!("the processor thread panicked")),
@@ -662,6 +714,17 @@ fn stream(
     if let Some(h) = heartbeats {
         h.abort();
     }
-    processed?;
+    match processed {
+        Err(e) if reloading => {
+            tracing::info!(error = %format!("{e:#}"), "old producer abandoned; streaming again from the stored position")
+        }
+        other => {
+            other?;
+        }
+    }
     reader
 }
+
+/// How long a producer may take to deliver what it holds once reading has
+/// stopped (SIGTERM, SIGHUP) before it is abandoned.
+const STOP_GRACE: Duration = Duration::from_secs(5);

@@ -103,6 +103,8 @@ pub struct Telemetry {
     pub ddl_applied: AtomicU64,
     /// DDL statements skipped with ddl_parse_errors=skip.
     pub ddl_skipped: AtomicU64,
+    /// Producer rebuilds (SIGHUP).
+    pub producer_rebuilds: AtomicU64,
     /// Counters of an acknowledging producer (Kafka), once it exists.
     pub producer: std::sync::OnceLock<std::sync::Arc<sluice_sinks::ProducerStats>>,
     pub producer_flushes: AtomicU64,
@@ -147,6 +149,7 @@ impl Telemetry {
             rows_emitted: AtomicU64::new(0),
             ddl_applied: AtomicU64::new(0),
             ddl_skipped: AtomicU64::new(0),
+            producer_rebuilds: AtomicU64::new(0),
             producer: std::sync::OnceLock::new(),
             producer_flushes: AtomicU64::new(0),
             position_stores: AtomicU64::new(0),
@@ -400,6 +403,11 @@ impl Telemetry {
             "ddl_skipped_total",
             "DDL statements sluice could not follow, skipped with ddl_parse_errors=skip",
             self.ddl_skipped.load(Relaxed) as f64,
+        );
+        m.counter(
+            "producer_rebuilds_total",
+            "producers rebuilt on SIGHUP (configuration re-read)",
+            self.producer_rebuilds.load(Relaxed) as f64,
         );
         if let Some(p) = self.producer.get() {
             for (name, help, v) in [

@@ -301,3 +301,142 @@ fn a_refused_row_stops_progress_unless_a_dead_letter_topic_is_set() {
         c.query_drop(format!("DROP DATABASE {db}")).await.unwrap();
     });
 }
+
+/// Brokers on new endpoints: the old broker is gone with rows not yet
+/// delivered; the config file names the new one and sluice gets SIGHUP. The
+/// producer is rebuilt without a process restart, the undelivered rows are
+/// read again from the stored position and delivered: every row arrives.
+#[test]
+fn sighup_moves_the_producer_to_new_endpoints_without_losing_a_row() {
+    let (port_a, port_b) = (23393u16, 23394u16);
+    let broker = |port: u16, args: &[&str]| {
+        let st = Command::new(repo_root().join("scripts/kafka.sh"))
+            .args(args)
+            .env("SLUICE_KAFKA_PORT", port.to_string())
+            .stdout(Stdio::null())
+            .status()
+            .expect("run scripts/kafka.sh");
+        assert!(st.success(), "scripts/kafka.sh {args:?} on {port} failed");
+    };
+    let pid = std::process::id();
+    let topic = format!("hup_{pid}");
+    let db = format!("khup{pid}");
+    broker(port_a, &["start"]);
+    broker(port_a, &["topic", &topic, "1"]);
+    let rt = runtime();
+    rt.block_on(async {
+        let mut c = root_conn().await;
+        c.query_drop(format!("CREATE DATABASE {db}")).await.unwrap();
+        c.query_drop(format!("CREATE TABLE {db}.t (id INT PRIMARY KEY)"))
+            .await
+            .unwrap();
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let props = dir.path().join("sluice.properties");
+    std::fs::write(
+        &props,
+        format!("kafka.bootstrap.servers=127.0.0.1:{port_a}\n"),
+    )
+    .unwrap();
+    let http = free_port();
+    let port = ensure_mariadb();
+    let mut child = Command::new(sluice_bin())
+        .args([
+            "--host=127.0.0.1".to_string(),
+            format!("--port={port}"),
+            "--user=sluice".into(),
+            "--password=sluice".into(),
+            "--producer=kafka".into(),
+            format!("--config={}", props.display()),
+            format!("--kafka_topic={topic}"),
+            format!("--http_port={http}"),
+            unique_server_id(),
+            unique_client_id(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn sluice");
+    // Ids of table t on the broker at `port`, until `done` holds (or 60 s).
+    let consume_ids = |port: u16, limit: Duration, done: &dyn Fn(&[i64]) -> bool| -> Vec<i64> {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", format!("127.0.0.1:{port}"))
+            .set("group.id", format!("hup-{pid}"))
+            .set("enable.auto.commit", "false")
+            .create()
+            .expect("consumer");
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(&topic, 0, rdkafka::Offset::Beginning)
+            .unwrap();
+        consumer.assign(&tpl).expect("assign");
+        let mut ids = Vec::new();
+        let start = Instant::now();
+        while !done(&ids) && start.elapsed() < limit {
+            if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+                let v: Value = serde_json::from_slice(m.payload().unwrap_or_default()).unwrap();
+                if let Some(id) = v["data"]["id"].as_i64().filter(|_| v["table"] == "t") {
+                    if !ids.contains(&id) {
+                        ids.push(id);
+                    }
+                }
+            }
+        }
+        ids
+    };
+    let insert = |ids: std::ops::RangeInclusive<i64>| {
+        rt.block_on(async {
+            let mut c = root_conn().await;
+            for id in ids {
+                c.query_drop(format!("INSERT INTO {db}.t VALUES ({id})"))
+                    .await
+                    .unwrap();
+            }
+        })
+    };
+    // Streaming once a row written after the start arrives.
+    let mut probe = 1_000_000i64;
+    let streaming = wait_for(Duration::from_secs(30), || {
+        probe += 1;
+        insert(probe..=probe);
+        !consume_ids(port_a, Duration::from_secs(2), &|ids| !ids.is_empty()).is_empty()
+    });
+    assert!(streaming, "sluice did not start streaming");
+    insert(1..=100);
+    let all = |from: i64, to: i64| move |ids: &[i64]| (from..=to).all(|i| ids.contains(&i));
+    let mut seen = consume_ids(port_a, Duration::from_secs(60), &all(1, 100));
+    assert!(
+        (1..=100).all(|i| seen.contains(&i)),
+        "phase 1 not delivered to the first broker"
+    );
+
+    // The broker goes away; rows keep coming; a new broker elsewhere.
+    broker(port_a, &["stop"]);
+    insert(101..=200);
+    broker(port_b, &["start"]);
+    broker(port_b, &["topic", &topic, "1"]);
+    std::fs::write(
+        &props,
+        format!("kafka.bootstrap.servers=127.0.0.1:{port_b}\n"),
+    )
+    .unwrap();
+    unsafe_kill(child.id(), 1); // SIGHUP
+    seen.extend(consume_ids(port_b, Duration::from_secs(60), &all(101, 200)));
+    let still_running = matches!(child.try_wait(), Ok(None));
+    let metrics = http_get(http, "/metrics")
+        .map(|(_, b)| b)
+        .unwrap_or_default();
+    let out = stop(child);
+    let log = String::from_utf8_lossy(&out.stderr);
+    broker(port_b, &["stop"]);
+    assert!(still_running, "sluice exited:\n{log}");
+    let missing: Vec<i64> = (1..=200).filter(|i| !seen.contains(i)).collect();
+    assert!(missing.is_empty(), "rows lost: {missing:?}\n{log}");
+    assert!(
+        metrics.contains("sluice_producer_rebuilds_total 1"),
+        "{metrics}"
+    );
+    rt.block_on(async {
+        let mut c = root_conn().await;
+        c.query_drop(format!("DROP DATABASE {db}")).await.unwrap();
+    });
+}
