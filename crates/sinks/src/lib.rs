@@ -4,6 +4,7 @@
 mod file;
 #[cfg(feature = "kafka")]
 pub mod kafka;
+pub mod redis;
 pub mod route;
 mod stdout;
 mod writer;

@@ -60,6 +60,13 @@ pub const OPTIONS: &[OptionSpec] = &[
     opt("producer_partition_by_fallback", "database", "with producer_partition_by=column, for rows without those columns: database | table | primary_key | transaction_id | random"),
     opt("kafka_partition_hash", "default", "partition hash: default (Java String.hashCode, as Maxwell) | murmur3 (seed 25342, as Maxwell)"),
     opt("dead_letter_topic", "", "Kafka topic for rows the broker refuses definitively (e.g. too large): a skeleton with the key and the reason is sent there and sluice goes on; without it sluice stops"),
+    opt("redis_host", "localhost", "Redis host, with producer=redis"),
+    opt("redis_port", "6379", "Redis port"),
+    opt("redis_auth", "", "Redis password (AUTH)"),
+    opt("redis_database", "0", "Redis database number (SELECT)"),
+    opt("redis_key", "maxwell", "Redis key or channel; %{database}, %{table} and %{type} are replaced"),
+    opt("redis_type", "pubsub", "pubsub (PUBLISH) | xadd (a stream entry) | lpush | rpush"),
+    opt("redis_stream_json_key", "message", "field of the stream entry holding the JSON, with redis_type=xadd"),
     opt("exclude_columns", "", "comma-separated column names (or /regex/) left out of the output"),
     opt("binlog_heartbeat_period_ms", "5000", "heartbeat period asked of the server; no data for 3 periods means a dead connection"),
     opt("replication_reconnection_retries", "0", "reconnect attempts after the binlog connection is lost before giving up; 0 = never give up"),
@@ -154,6 +161,7 @@ pub enum Producer {
     Stdout,
     File(PathBuf),
     Kafka(KafkaConfig),
+    Redis(sluice_sinks::redis::RedisOptions),
 }
 
 /// `producer=kafka`: Maxwell's options, and every `kafka.*` option passed
@@ -475,13 +483,28 @@ fn build(raw: &Raw) -> Result<Config, ConfigError> {
             Producer::File(PathBuf::from(f))
         }
         "kafka" => Producer::Kafka(kafka_config(&g)?),
-        "redis" | "rabbitmq" | "nats" | "kinesis" | "sqs" | "sns" | "pubsub"
+        "redis" => {
+            let (t, t_origin) = g.str("redis_type");
+            let kind = sluice_sinks::redis::RedisType::parse(&t).ok_or_else(|| {
+                Get::bad("redis_type", t_origin, format!("'{t}' is not pubsub, xadd, lpush or rpush"))
+            })?;
+            Producer::Redis(sluice_sinks::redis::RedisOptions {
+                host: g.str("redis_host").0,
+                port: g.num("redis_port", "a port number")?,
+                auth: Some(g.str("redis_auth").0).filter(|a| !a.is_empty()),
+                database: g.num("redis_database", "a database number")?,
+                key: g.str("redis_key").0,
+                kind,
+                stream_json_key: g.str("redis_stream_json_key").0,
+            })
+        }
+        "rabbitmq" | "nats" | "kinesis" | "sqs" | "sns" | "pubsub"
         | "bigquery" | "profiler" | "none" => {
             return Err(Get::bad(
                 "producer",
                 producer_origin,
                 format!(
-                "producer '{producer_name}' is not available in this version; use stdout, file or kafka"
+                "producer '{producer_name}' is not available in this version; use stdout, file, kafka or redis"
             ),
             ))
         }
@@ -489,7 +512,7 @@ fn build(raw: &Raw) -> Result<Config, ConfigError> {
             return Err(Get::bad(
                 "producer",
                 producer_origin,
-                format!("'{other}' is not a producer; use stdout, file or kafka"),
+                format!("'{other}' is not a producer; use stdout, file, kafka or redis"),
             ))
         }
     };

@@ -546,6 +546,10 @@ fn stream(
         Producer::Stdout => Box::new(StdoutSink::new()?),
         Producer::File(p) => Box::new(FileSink::open(p)?),
         Producer::Kafka(k) => kafka_sink(k, &telemetry)?,
+        Producer::Redis(r) => Box::new(sluice_sinks::redis::RedisSink::new(
+            r.clone(),
+            telemetry.producer.get_or_init(Default::default).clone(),
+        )),
     };
     let abort = sink.abort_handle();
     let session_opts = SessionOptions {
