@@ -708,6 +708,7 @@ fn stream(
     while !processor.is_finished() && grace.elapsed() < STOP_GRACE {
         std::thread::sleep(Duration::from_millis(50));
     }
+    let abandoned = abort.is_some() && !processor.is_finished();
     if let Some(a) = &abort {
         a.store(true, Relaxed);
     }
@@ -722,6 +723,10 @@ fn stream(
         Err(e) if reloading => {
             tracing::info!(error = %format!("{e:#}"), "old producer abandoned; streaming again from the stored position")
         }
+        // Nothing is lost: the position stayed before every row the
+        // brokers did not acknowledge.
+        Err(e) if abandoned => tracing::warn!(error = %format!("{e:#}"),
+            "producer abandoned while stopping (no acknowledgement within {STOP_GRACE:?}); unacknowledged rows are after the stored position and are sent again on the next start"),
         other => {
             other?;
         }

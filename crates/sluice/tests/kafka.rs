@@ -440,3 +440,97 @@ fn sighup_moves_the_producer_to_new_endpoints_without_losing_a_row() {
         c.query_drop(format!("DROP DATABASE {db}")).await.unwrap();
     });
 }
+
+/// SIGTERM while the brokers are gone: sluice does not hang on the
+/// unacknowledged rows; it gives the producer a few seconds, leaves the
+/// position before them, says so, and exits 0.
+#[test]
+fn sigterm_with_brokers_gone_does_not_hang() {
+    let port_k = 23395u16;
+    let broker = |args: &[&str]| {
+        let st = Command::new(repo_root().join("scripts/kafka.sh"))
+            .args(args)
+            .env("SLUICE_KAFKA_PORT", port_k.to_string())
+            .stdout(Stdio::null())
+            .status()
+            .expect("run scripts/kafka.sh");
+        assert!(st.success());
+    };
+    let pid = std::process::id();
+    let topic = format!("term_{pid}");
+    let db = format!("kterm{pid}");
+    broker(&["start"]);
+    broker(&["topic", &topic, "1"]);
+    let rt = runtime();
+    rt.block_on(async {
+        let mut c = root_conn().await;
+        c.query_drop(format!("CREATE DATABASE {db}")).await.unwrap();
+        c.query_drop(format!("CREATE TABLE {db}.m (n INT)"))
+            .await
+            .unwrap();
+    });
+    let port = ensure_mariadb();
+    let mut child = Command::new(sluice_bin())
+        .args([
+            "--host=127.0.0.1".to_string(),
+            format!("--port={port}"),
+            "--user=sluice".into(),
+            "--password=sluice".into(),
+            "--producer=kafka".into(),
+            format!("--kafka.bootstrap.servers=127.0.0.1:{port_k}"),
+            format!("--kafka_topic={topic}"),
+            "--http_port=0".into(),
+            unique_server_id(),
+            unique_client_id(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn sluice");
+    let mut n = 0;
+    let streaming = wait_for(Duration::from_secs(30), || {
+        n += 1;
+        rt.block_on(async {
+            let mut c = root_conn().await;
+            c.query_drop(format!("INSERT INTO {db}.m VALUES ({n})"))
+                .await
+                .unwrap();
+        });
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", format!("127.0.0.1:{port_k}"))
+            .set("group.id", format!("term-{pid}"))
+            .create()
+            .expect("consumer");
+        let mut tpl = TopicPartitionList::new();
+        tpl.add_partition_offset(&topic, 0, rdkafka::Offset::Beginning)
+            .unwrap();
+        consumer.assign(&tpl).unwrap();
+        let got = consumer.poll(Duration::from_secs(2));
+        matches!(got, Some(Ok(_)))
+    });
+    assert!(streaming, "sluice did not start streaming");
+    broker(&["stop"]);
+    rt.block_on(async {
+        let mut c = root_conn().await;
+        c.query_drop(format!("INSERT INTO {db}.m VALUES (-1)"))
+            .await
+            .unwrap();
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let began = Instant::now();
+    unsafe_kill(child.id(), 15);
+    let exited = wait_for(Duration::from_secs(20), || {
+        matches!(child.try_wait(), Ok(Some(_)))
+    });
+    let took = began.elapsed();
+    let out = stop(child);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(exited, "sluice hung on SIGTERM:\n{log}");
+    assert!(took < Duration::from_secs(15), "took {took:?}");
+    assert_eq!(out.status.code(), Some(0), "{log}");
+    assert!(log.contains("producer abandoned while stopping"), "{log}");
+    rt.block_on(async {
+        let mut c = root_conn().await;
+        c.query_drop(format!("DROP DATABASE {db}")).await.unwrap();
+    });
+}
