@@ -1045,35 +1045,28 @@ impl Parser {
                     specs.push(AlterSpec::DropColumn { name, if_exists });
                 }
             }
-            "MODIFY" => {
+            word @ ("MODIFY" | "CHANGE") => {
+                // CHANGE names the old column before the new definition.
+                let change = word == "CHANGE";
                 self.i += 1;
                 self.eat_kw("COLUMN");
                 let if_exists = self.if_exists();
+                let old = if change { Some(self.ident()?) } else { None };
                 let column = self.column_def(true)?;
                 let position = self.position()?;
                 let pk = column.primary_key.then(|| vec![column.name.clone()]);
-                specs.push(AlterSpec::Modify {
-                    column,
-                    position,
-                    if_exists,
-                });
-                if let Some(pk) = pk {
-                    specs.push(AlterSpec::AddPrimaryKey(pk));
-                }
-            }
-            "CHANGE" => {
-                self.i += 1;
-                self.eat_kw("COLUMN");
-                let if_exists = self.if_exists();
-                let old = self.ident()?;
-                let column = self.column_def(true)?;
-                let position = self.position()?;
-                let pk = column.primary_key.then(|| vec![column.name.clone()]);
-                specs.push(AlterSpec::Change {
-                    old,
-                    column,
-                    position,
-                    if_exists,
+                specs.push(match old {
+                    Some(old) => AlterSpec::Change {
+                        old,
+                        column,
+                        position,
+                        if_exists,
+                    },
+                    None => AlterSpec::Modify {
+                        column,
+                        position,
+                        if_exists,
+                    },
                 });
                 if let Some(pk) = pk {
                     specs.push(AlterSpec::AddPrimaryKey(pk));
