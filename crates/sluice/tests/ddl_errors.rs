@@ -42,16 +42,7 @@ fn a_ddl_sluice_cannot_follow_stops_it_unless_skipped() {
         v.extend(extra.iter().map(|s| s.to_string()));
         v
     };
-    let sql = |stmts: Vec<String>| {
-        rt.block_on(async {
-            let mut conn = root_conn().await;
-            for s in stmts {
-                conn.query_drop(&s)
-                    .await
-                    .unwrap_or_else(|e| panic!("{s}: {e}"));
-            }
-        })
-    };
+    let sql = |stmts: Vec<String>| sql_at(&rt, port, &stmts);
     sql(vec![
         format!("CREATE DATABASE {db}"),
         format!("CREATE TABLE {db}.before (n INT)"),
@@ -168,16 +159,7 @@ fn a_schema_that_disagrees_with_the_binlog_stops_sluice() {
         client.clone(),
         server_id.clone(),
     ];
-    let sql = |stmts: Vec<String>| {
-        rt.block_on(async {
-            let mut conn = root_conn().await;
-            for s in stmts {
-                conn.query_drop(&s)
-                    .await
-                    .unwrap_or_else(|e| panic!("{s}: {e}"));
-            }
-        })
-    };
+    let sql = |stmts: Vec<String>| sql_at(&rt, port, &stmts);
     sql(vec![
         format!("CREATE DATABASE {db}"),
         format!("CREATE TABLE {db}.t (a INT, b INT)"),

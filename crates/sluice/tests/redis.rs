@@ -121,12 +121,7 @@ fn list(key: &str) -> Vec<Value> {
 }
 
 fn sql(rt: &tokio::runtime::Runtime, stmts: &[String]) {
-    rt.block_on(async {
-        let mut c = root_conn().await;
-        for s in stmts {
-            c.query_drop(s).await.unwrap_or_else(|e| panic!("{s}: {e}"));
-        }
-    })
+    sql_at(rt, mysql_port(), stmts)
 }
 
 /// Waits until a marker row written after sluice started shows up in `key`.

@@ -326,16 +326,7 @@ fn rows_decode_with_the_schema_of_their_position() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out.json");
     let (client, server_id) = (unique_client_id(), unique_server_id());
-    let sql = |stmts: Vec<String>| {
-        rt.block_on(async {
-            let mut conn = root_conn_at(port).await.expect("root connection");
-            for s in stmts {
-                conn.query_drop(&s)
-                    .await
-                    .unwrap_or_else(|e| panic!("{s}: {e}"));
-            }
-        })
-    };
+    let sql = |stmts: Vec<String>| sql_at(&rt, port, &stmts);
     sql(vec![
         format!("CREATE DATABASE {db}"),
         format!("CREATE TABLE {db}.t (a INT, b VARCHAR(10), c INT)"),

@@ -78,16 +78,7 @@ fn ten_thousand_tables_restore_within_two_seconds() {
             .spawn()
             .expect("spawn sluice")
     };
-    let sql = |stmts: Vec<String>| {
-        rt.block_on(async {
-            let mut conn = root_conn().await;
-            for s in stmts {
-                conn.query_drop(&s)
-                    .await
-                    .unwrap_or_else(|e| panic!("{s}: {e}"));
-            }
-        })
-    };
+    let sql = |stmts: Vec<String>| sql_at(&rt, port, &stmts);
     sql(vec![
         format!("CREATE DATABASE IF NOT EXISTS {marker_db}"),
         format!("CREATE TABLE IF NOT EXISTS {marker_db}.m (n INT)"),

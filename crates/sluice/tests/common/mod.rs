@@ -61,6 +61,19 @@ pub async fn root_conn() -> mysql_async::Conn {
         .expect("root connection to the private MariaDB")
 }
 
+/// Runs `stmts` as root on the private MariaDB at `port`; a statement that
+/// fails fails the test, naming it.
+pub fn sql_at(rt: &tokio::runtime::Runtime, port: u16, stmts: &[String]) {
+    rt.block_on(async {
+        let mut conn = root_conn_at(port).await.expect("root connection");
+        for s in stmts {
+            conn.query_drop(s)
+                .await
+                .unwrap_or_else(|e| panic!("{s}: {e}"));
+        }
+    })
+}
+
 pub async fn master_position(conn: &mut mysql_async::Conn) -> String {
     let row: mysql_async::Row = conn
         .query_first("SHOW MASTER STATUS")
