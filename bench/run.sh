@@ -18,19 +18,9 @@ scripts/mariadb.sh start >/dev/null
 cargo build --release -q -p sluice
 SLUICE=$ROOT/target/release/sluice
 
-SQL -e "DROP DATABASE IF EXISTS bench; CREATE DATABASE bench;
-  CREATE TABLE bench.t (id BIGINT PRIMARY KEY, a INT, b VARCHAR(64), c DATETIME(3), d DOUBLE, e DECIMAL(10,2)) ENGINE=InnoDB;"
-SQL -e "FLUSH BINARY LOGS"
-read -r START_FILE START_POS < <(SQL -N -e "SHOW MASTER STATUS" | awk '{print $1, $2}')
-echo "workload: $ROWS rows, $PER_TXN per transaction, 6 columns (bigint, int, varchar, datetime(3), double, decimal)"
-lo=1
-while [ "$lo" -le "$ROWS" ]; do
-  hi=$((lo + PER_TXN - 1)); [ "$hi" -gt "$ROWS" ] && hi=$ROWS
-  echo "INSERT INTO bench.t SELECT seq, seq % 100000, CONCAT('row-', seq, '-', MD5(seq)), TIMESTAMP'2024-01-01 00:00:00' + INTERVAL seq SECOND, seq / 3, seq / 7 FROM seq_${lo}_to_${hi};"
-  lo=$((hi + 1))
-done | SQL bench
-SQL -e "FLUSH BINARY LOGS"
-read -r END_FILE END_POS < <(SQL -N -e "SHOW MASTER STATUS" | awk '{print $1, $2}')
+# shellcheck source=bench/workload.sh
+. "$ROOT/bench/workload.sh"
+make_workload
 BYTES=$(SQL -N -e "SHOW BINARY LOGS" | awk -v f="$START_FILE" '$1==f {print $2}')
 echo "binlog: $START_FILE, $BYTES bytes"
 
