@@ -18,6 +18,11 @@ command -v make >/dev/null 2>&1 || need_apt+=(make)
 command -v perl >/dev/null 2>&1 || need_apt+=(perl)
 python3 -m pip --version >/dev/null 2>&1 || need_apt+=(python3-pip)
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)
+# Private RabbitMQ and NATS servers for the producers' tests, and an
+# independent AMQP client (amqp-tools) that reads back what sluice published.
+[ -x /usr/sbin/rabbitmq-server ] || need_apt+=(rabbitmq-server)
+command -v amqp-consume >/dev/null 2>&1 || need_apt+=(amqp-tools)
+{ command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ]; } || need_apt+=(nats-server)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing: ${need_apt[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive

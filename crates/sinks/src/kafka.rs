@@ -29,7 +29,8 @@ pub struct KafkaOptions {
     pub ddl_topic: String,
     pub key_format: KeyFormat,
     pub partitioner: Partitioner,
-    pub dead_letter_topic: Option<String>,
+    /// What happens to a row the brokers refuse for good.
+    pub refusal: crate::acked::Refusal,
     /// librdkafka properties (`bootstrap.servers`, …).
     pub client: Vec<(String, String)>,
 }
@@ -300,11 +301,21 @@ impl KafkaSink {
     /// A message Kafka refused for good: to the dead-letter topic, or an
     /// error that stops progress.
     fn refused(&mut self, error: &KafkaError, pending: &Pending) -> Result<(), SinkError> {
-        let Some(dlq) = self.opts.dead_letter_topic.clone() else {
-            return Err(err(format!(
-                "topic '{}' refused a row of {}.{} for good: {error}. Progress stops here (the position is not moved past it); configure --dead_letter_topic to divert such rows, or fix the limit (e.g. kafka.message.max.bytes and the broker's)",
-                pending.route.topic, pending.route.database, pending.route.table
-            )));
+        use crate::acked::Refusal;
+        let dlq = match &self.opts.refusal {
+            Refusal::Stop => {
+                return Err(err(format!(
+                    "topic '{}' refused a row of {}.{} for good: {error}. Progress stops here (the position is not moved past it); set --dead_letter_topic to divert such rows, --ignore_producer_error=true to drop and count them, or fix the limit (e.g. kafka.message.max.bytes and the broker's)",
+                    pending.route.topic, pending.route.database, pending.route.table
+                )))
+            }
+            Refusal::Drop => {
+                self.stats.dropped.fetch_add(1, Relaxed);
+                tracing::warn!(topic = %pending.route.topic, table = %format!("{}.{}", pending.route.database, pending.route.table),
+                    error = %error, "kafka refused a row; dropped (ignore_producer_error)");
+                return Ok(());
+            }
+            Refusal::DeadLetter(t) => t.clone(),
         };
         let r = &pending.route;
         tracing::warn!(topic = %r.topic, table = %format!("{}.{}", r.database, r.table), error = %error,
@@ -353,19 +364,8 @@ fn skeleton(database: &str, table: &str, key: &[u8], reason: &str) -> Vec<u8> {
         }
         _ => {}
     }
-    let mut s = Vec::with_capacity(128);
-    s.extend_from_slice(b"{\"database\":");
-    route::write_json_str(&mut s, database);
-    s.extend_from_slice(b",\"table\":");
-    route::write_json_str(&mut s, table);
-    s.extend_from_slice(b",\"reason\":");
-    route::write_json_str(&mut s, reason);
-    s.extend_from_slice(b",\"data\":");
-    s.extend_from_slice(
-        &serde_json::to_vec(&Value::Object(data)).unwrap_or_else(|_| b"{}".to_vec()),
-    );
-    s.push(b'}');
-    s
+    let data = serde_json::to_vec(&Value::Object(data)).unwrap_or_else(|_| b"{}".to_vec());
+    route::dead_letter_row(database, table, &data, reason)
 }
 
 fn uuid() -> String {

@@ -1,9 +1,13 @@
 //! Producers. A sink receives encoded messages in binlog order and reports
 //! failure as an error value, never by dropping a message.
 
+pub mod acked;
+mod conn;
 mod file;
 #[cfg(feature = "kafka")]
 pub mod kafka;
+pub mod nats;
+pub mod rabbitmq;
 pub mod redis;
 pub mod route;
 mod stdout;
@@ -45,6 +49,8 @@ pub struct ProducerStats {
     pub failed: std::sync::atomic::AtomicU64,
     pub retried: std::sync::atomic::AtomicU64,
     pub dead_lettered: std::sync::atomic::AtomicU64,
+    /// Refused rows dropped (`ignore_producer_error`).
+    pub dropped: std::sync::atomic::AtomicU64,
     pub bytes: std::sync::atomic::AtomicU64,
     /// Sum of send-to-acknowledgement times of acknowledged messages.
     pub ack_latency_us: std::sync::atomic::AtomicU64,
@@ -71,6 +77,12 @@ pub trait Sink: Send {
     /// Makes everything sent so far durable as far as this producer can
     /// (written to the file / the terminal).
     fn flush(&mut self) -> Result<(), SinkError>;
+    /// Called once before streaming: producers that connect themselves try
+    /// it now, so options the broker rejects (credentials, topology) stop
+    /// sluice at once; a broker that is merely away is retried later.
+    fn prepare(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
     /// A flag that makes a pending `flush` give up (the producer is being
     /// replaced): for producers whose flush can wait on the network.
     fn abort_handle(&self) -> Option<std::sync::Arc<std::sync::atomic::AtomicBool>> {
@@ -85,6 +97,10 @@ impl<T: Sink + ?Sized> Sink for Box<T> {
 
     fn flush(&mut self) -> Result<(), SinkError> {
         (**self).flush()
+    }
+
+    fn prepare(&mut self) -> Result<(), SinkError> {
+        (**self).prepare()
     }
 
     fn abort_handle(&self) -> Option<std::sync::Arc<std::sync::atomic::AtomicBool>> {

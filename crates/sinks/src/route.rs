@@ -15,6 +15,26 @@ pub fn render_template(template: &str, msg: &Message<'_>) -> String {
         .replace("%{type}", msg.kind)
 }
 
+/// Maxwell's dead-letter row for a message the broker refused:
+/// `{"database":…,"table":…,"reason":…,"data":{primary key}}`.
+pub fn dead_letter_row(database: &str, table: &str, pk_object: &[u8], reason: &str) -> Vec<u8> {
+    let mut s = Vec::with_capacity(128 + pk_object.len());
+    s.extend_from_slice(b"{\"database\":");
+    write_json_str(&mut s, database);
+    s.extend_from_slice(b",\"table\":");
+    write_json_str(&mut s, table);
+    s.extend_from_slice(b",\"reason\":");
+    write_json_str(&mut s, reason);
+    s.extend_from_slice(b",\"data\":");
+    s.extend_from_slice(if pk_object.is_empty() {
+        b"{}"
+    } else {
+        pk_object
+    });
+    s.push(b'}');
+    s
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyFormat {
     /// `{"database":"d","table":"t","pk.id":1}`

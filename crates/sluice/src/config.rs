@@ -34,7 +34,7 @@ pub const OPTIONS: &[OptionSpec] = &[
     opt("schema_database", "maxwell", "database where sluice keeps its state"),
     opt("client_id", "maxwell", "name of this sluice instance (positions are kept per client_id)"),
     opt("replica_server_id", "6379", "server id sluice registers with; unique among the server's replicas"),
-    opt("producer", "stdout", "where rows go: stdout | file"),
+    opt("producer", "stdout", "where rows go: stdout | file | kafka | redis | rabbitmq | nats"),
     opt("output_file", "", "file to append to, with producer=file"),
     opt("init_position", "", "start at FILE:POSITION instead of the server's current position"),
     opt("stop_position", "", "exit 0 once every event before FILE:POSITION is written (replays, benchmarks)"),
@@ -59,7 +59,8 @@ pub const OPTIONS: &[OptionSpec] = &[
     opt("producer_partition_columns", "", "comma-separated columns, with producer_partition_by=column"),
     opt("producer_partition_by_fallback", "database", "with producer_partition_by=column, for rows without those columns: database | table | primary_key | transaction_id | random"),
     opt("kafka_partition_hash", "default", "partition hash: default (Java String.hashCode, as Maxwell) | murmur3 (seed 25342, as Maxwell)"),
-    opt("dead_letter_topic", "", "Kafka topic for rows the broker refuses definitively (e.g. too large): a skeleton with the key and the reason is sent there and sluice goes on; without it sluice stops"),
+    opt("dead_letter_topic", "", "where rows the broker refuses for good (e.g. too large) go instead, as a skeleton with the primary key and the reason: a Kafka topic, Redis key, NATS subject or RabbitMQ routing key; without it (and without ignore_producer_error) sluice stops"),
+    opt("ignore_producer_error", "false", "true: a row the broker refuses for good is logged, counted (producer_dropped_total) and skipped; false (unlike Maxwell's default): sluice stops"),
     opt("redis_host", "localhost", "Redis host, with producer=redis"),
     opt("redis_port", "6379", "Redis port"),
     opt("redis_auth", "", "Redis password (AUTH)"),
@@ -67,6 +68,24 @@ pub const OPTIONS: &[OptionSpec] = &[
     opt("redis_key", "maxwell", "Redis key or channel; %{database}, %{table} and %{type} are replaced"),
     opt("redis_type", "pubsub", "pubsub (PUBLISH) | xadd (a stream entry) | lpush | rpush"),
     opt("redis_stream_json_key", "message", "field of the stream entry holding the JSON, with redis_type=xadd"),
+    opt("rabbitmq_host", "localhost", "RabbitMQ host, with producer=rabbitmq"),
+    opt("rabbitmq_port", "5672", "RabbitMQ port"),
+    opt("rabbitmq_user", "guest", "RabbitMQ user"),
+    opt("rabbitmq_pass", "guest", "RabbitMQ password"),
+    opt("rabbitmq_virtual_host", "/", "RabbitMQ virtual host"),
+    opt("rabbitmq_uri", "", "amqp://user:pass@host:port/vhost; overrides host, port, user, pass and virtual host"),
+    opt("rabbitmq_handshake_timeout", "10000", "RabbitMQ connection handshake timeout, ms"),
+    opt("rabbitmq_exchange", "maxwell", "exchange rows are published to"),
+    opt("rabbitmq_exchange_type", "fanout", "type of the exchange when sluice declares it: fanout | direct | topic | headers"),
+    opt("rabbitmq_exchange_durable", "false", "declare the exchange durable"),
+    opt("rabbitmq_exchange_autodelete", "false", "declare the exchange auto-delete"),
+    opt("rabbitmq_routing_key_template", "%db%.%table%", "routing key; %db% and %table% are replaced"),
+    opt("rabbitmq_message_persistent", "false", "publish persistent messages (delivery mode 2)"),
+    opt("rabbitmq_declare_exchange", "true", "declare the exchange at connect (false: it must exist)"),
+    opt("rabbitmq_use_ssl", "false", "TLS to RabbitMQ (not supported yet: true is refused)"),
+    opt("nats_url", "nats://localhost:4222", "NATS server(s), with producer=nats: nats://[user:pass@|token@]host:port, comma-separated (tried in turn)"),
+    opt("nats_subject", "%{database}.%{table}", "NATS subject; %{database}, %{table} and %{type} are replaced"),
+    opt("nats_jetstream", "false", "true: publish to JetStream and count a row as delivered only when its stream acknowledges it; false: core NATS (Maxwell's), delivered once the server has it"),
     opt("exclude_columns", "", "comma-separated column names (or /regex/) left out of the output"),
     opt("binlog_heartbeat_period_ms", "5000", "heartbeat period asked of the server; no data for 3 periods means a dead connection"),
     opt("replication_reconnection_retries", "0", "reconnect attempts after the binlog connection is lost before giving up; 0 = never give up"),
@@ -162,6 +181,8 @@ pub enum Producer {
     File(PathBuf),
     Kafka(KafkaConfig),
     Redis(sluice_sinks::redis::RedisOptions),
+    RabbitMq(sluice_sinks::rabbitmq::RabbitOptions),
+    Nats(sluice_sinks::nats::NatsOptions),
 }
 
 /// `producer=kafka`: Maxwell's options, and every `kafka.*` option passed
@@ -175,7 +196,7 @@ pub struct KafkaConfig {
     pub partition_by_fallback: sluice_sinks::route::PartitionBy,
     pub partition_columns: Vec<String>,
     pub partition_hash: sluice_sinks::route::PartitionHash,
-    pub dead_letter_topic: Option<String>,
+    pub refusal: sluice_sinks::acked::Refusal,
     /// `kafka.bootstrap.servers=…` → (`bootstrap.servers`, …).
     pub client: Vec<(String, String)>,
 }
@@ -445,8 +466,82 @@ fn kafka_config(g: &Get) -> Result<KafkaConfig, ConfigError> {
         partition_by_fallback,
         partition_columns,
         partition_hash,
-        dead_letter_topic: Some(g.str("dead_letter_topic").0).filter(|t| !t.is_empty()),
+        refusal: refusal(g)?,
         client,
+    })
+}
+
+/// What happens to a row the broker refuses for good: `dead_letter_topic`,
+/// `ignore_producer_error`, or stop.
+fn refusal(g: &Get) -> Result<sluice_sinks::acked::Refusal, ConfigError> {
+    use sluice_sinks::acked::Refusal;
+    let dead_letter = g.str("dead_letter_topic").0;
+    let ignore = g.bool("ignore_producer_error")?;
+    Ok(match (dead_letter.is_empty(), ignore) {
+        (false, true) => {
+            return Err(Get::bad(
+                "ignore_producer_error",
+                g.str("ignore_producer_error").1,
+                "cannot be combined with --dead_letter_topic: refused rows either go to the dead-letter destination or are dropped; choose one".into(),
+            ))
+        }
+        (false, false) => Refusal::DeadLetter(dead_letter),
+        (true, true) => Refusal::Drop,
+        (true, false) => Refusal::Stop,
+    })
+}
+
+fn rabbitmq_config(g: &Get) -> Result<sluice_sinks::rabbitmq::RabbitOptions, ConfigError> {
+    if g.bool("rabbitmq_use_ssl")? {
+        return Err(Get::bad(
+            "rabbitmq_use_ssl",
+            g.str("rabbitmq_use_ssl").1,
+            "TLS to RabbitMQ is not supported yet; set it to false (e.g. reach the broker through a local TLS tunnel)".into(),
+        ));
+    }
+    let ms: u64 = g.num("rabbitmq_handshake_timeout", "a number of milliseconds")?;
+    let (kind, kind_origin) = g.str("rabbitmq_exchange_type");
+    if !["fanout", "direct", "topic", "headers"].contains(&kind.as_str()) && !kind.starts_with("x-")
+    {
+        return Err(Get::bad(
+            "rabbitmq_exchange_type",
+            kind_origin,
+            format!("'{kind}' is not fanout, direct, topic, headers or a plugin's x-… type"),
+        ));
+    }
+    let mut o = sluice_sinks::rabbitmq::RabbitOptions {
+        host: g.str("rabbitmq_host").0,
+        port: g.num("rabbitmq_port", "a port number")?,
+        user: g.str("rabbitmq_user").0,
+        password: g.str("rabbitmq_pass").0,
+        virtual_host: g.str("rabbitmq_virtual_host").0,
+        exchange: g.str("rabbitmq_exchange").0,
+        exchange_type: kind,
+        durable: g.bool("rabbitmq_exchange_durable")?,
+        auto_delete: g.bool("rabbitmq_exchange_autodelete")?,
+        declare: g.bool("rabbitmq_declare_exchange")?,
+        routing_key: g.str("rabbitmq_routing_key_template").0,
+        persistent: g.bool("rabbitmq_message_persistent")?,
+        handshake_timeout: Duration::from_millis(ms.max(1)),
+        refusal: refusal(g)?,
+    };
+    let (uri, uri_origin) = g.str("rabbitmq_uri");
+    if !uri.is_empty() {
+        sluice_sinks::rabbitmq::apply_uri(&mut o, &uri)
+            .map_err(|m| Get::bad("rabbitmq_uri", uri_origin, format!("'{uri}': {m}")))?;
+    }
+    Ok(o)
+}
+
+fn nats_config(g: &Get) -> Result<sluice_sinks::nats::NatsOptions, ConfigError> {
+    let (url, url_origin) = g.str("nats_url");
+    let servers = sluice_sinks::nats::NatsServer::parse_list(&url)
+        .map_err(|m| Get::bad("nats_url", url_origin, format!("'{url}': {m}")))?;
+    Ok(sluice_sinks::nats::NatsOptions {
+        servers,
+        subject: g.str("nats_subject").0,
+        jetstream: g.bool("nats_jetstream")?,
+        refusal: refusal(g)?,
     })
 }
 
@@ -496,15 +591,18 @@ fn build(raw: &Raw) -> Result<Config, ConfigError> {
                 key: g.str("redis_key").0,
                 kind,
                 stream_json_key: g.str("redis_stream_json_key").0,
+                refusal: refusal(&g)?,
             })
         }
-        "rabbitmq" | "nats" | "kinesis" | "sqs" | "sns" | "pubsub"
+        "rabbitmq" => Producer::RabbitMq(rabbitmq_config(&g)?),
+        "nats" => Producer::Nats(nats_config(&g)?),
+        "kinesis" | "sqs" | "sns" | "pubsub"
         | "bigquery" | "profiler" | "none" => {
             return Err(Get::bad(
                 "producer",
                 producer_origin,
                 format!(
-                "producer '{producer_name}' is not available in this version; use stdout, file, kafka or redis"
+                "producer '{producer_name}' is not available in this version; use stdout, file, kafka, redis, rabbitmq or nats"
             ),
             ))
         }
@@ -512,7 +610,7 @@ fn build(raw: &Raw) -> Result<Config, ConfigError> {
             return Err(Get::bad(
                 "producer",
                 producer_origin,
-                format!("'{other}' is not a producer; use stdout, file, kafka or redis"),
+                format!("'{other}' is not a producer; use stdout, file, kafka, redis, rabbitmq or nats"),
             ))
         }
     };
@@ -551,7 +649,8 @@ fn build(raw: &Raw) -> Result<Config, ConfigError> {
         push_timestamp: g.bool("output_push_timestamp")?,
         exclude_columns,
         ddl: g.bool("output_ddl")?,
-        routing: matches!(producer, Producer::Kafka(_)),
+        // Keys and partitions, and dead letters (which carry the key).
+        routing: matches!(producer, Producer::Kafka(_)) || !g.str("dead_letter_topic").0.is_empty(),
         partition_columns: match &producer {
             Producer::Kafka(k) => k.partition_columns.clone(),
             _ => Vec::new(),

@@ -141,7 +141,7 @@ fn kafka_sink(
             columns: k.partition_columns.clone(),
             hash: k.partition_hash,
         },
-        dead_letter_topic: k.dead_letter_topic.clone(),
+        refusal: k.refusal.clone(),
         client: k.client.clone(),
     };
     Ok(Box::new(KafkaSink::new(opts, stats)?))
@@ -542,15 +542,19 @@ fn stream(
         anyhow::Ok((conn, store, start, catalog, identity, history, flavor))
     })?;
 
+    let producer_stats = || telemetry.producer.get_or_init(Default::default).clone();
     let sink: Box<dyn Sink> = match &cfg.producer {
         Producer::Stdout => Box::new(StdoutSink::new()?),
         Producer::File(p) => Box::new(FileSink::open(p)?),
         Producer::Kafka(k) => kafka_sink(k, &telemetry)?,
-        Producer::Redis(r) => Box::new(sluice_sinks::redis::RedisSink::new(
-            r.clone(),
-            telemetry.producer.get_or_init(Default::default).clone(),
-        )),
+        Producer::Redis(r) => Box::new(sluice_sinks::redis::sink(r.clone(), producer_stats())),
+        Producer::RabbitMq(r) => {
+            Box::new(sluice_sinks::rabbitmq::sink(r.clone(), producer_stats()))
+        }
+        Producer::Nats(n) => Box::new(sluice_sinks::nats::sink(n.clone(), producer_stats())),
     };
+    let mut sink = sink;
+    sink.prepare()?;
     let abort = sink.abort_handle();
     let session_opts = SessionOptions {
         host: cfg.host.clone(),

@@ -428,13 +428,18 @@ impl Telemetry {
                 ),
                 (
                     "producer_retries_total",
-                    "waits on a full local queue or missing metadata",
+                    "retries: reconnects and resends, waits on a full local queue or missing metadata",
                     &p.retried,
                 ),
                 (
                     "producer_dead_lettered_total",
-                    "messages sent to the dead-letter topic instead",
+                    "refused messages sent to the dead-letter destination instead",
                     &p.dead_lettered,
+                ),
+                (
+                    "producer_dropped_total",
+                    "refused messages dropped (ignore_producer_error)",
+                    &p.dropped,
                 ),
                 (
                     "producer_bytes_total",

@@ -1,0 +1,443 @@
+//! Acknowledged delivery for the producers that speak their broker's
+//! protocol themselves (Redis, NATS, RabbitMQ). A protocol only knows how
+//! to connect and how to send a batch and read every answer (the [`Wire`]);
+//! this module owns what must be the same for all of them:
+//!
+//! - messages are kept in a batch until the broker has acknowledged them,
+//!   and `flush` returns only when every message sent so far is
+//!   acknowledged, so the position never moves past an unacknowledged row;
+//! - a lost connection, a timeout or a broker that is not ready yet is
+//!   retried with exponential backoff and jitter on a new connection, and
+//!   the whole unacknowledged batch is sent again (at least once);
+//! - a message the broker refuses for good stops progress with a message
+//!   naming destination and table, unless the user chose to divert such
+//!   rows to a dead-letter destination or to drop and count them;
+//! - a refusal the broker does not attribute to one message (an AMQP
+//!   channel closed under a batch) is narrowed down by sending the batch
+//!   again one message at a time.
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::{route, Message, ProducerStats, Sink, SinkError};
+
+/// What happens to a message the broker refuses for good.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Refusal {
+    /// Progress stops with an error (the default: nothing is dropped
+    /// silently).
+    #[default]
+    Stop,
+    /// Maxwell's skeleton row (database, table, primary key, reason) goes
+    /// to this destination (key, subject or routing key) instead.
+    DeadLetter(String),
+    /// Logged, counted (`producer_dropped_total`) and skipped
+    /// (`ignore_producer_error=true`).
+    Drop,
+}
+
+/// Why a batch was not (entirely) acknowledged.
+#[derive(Debug)]
+pub enum Fault {
+    /// Connection lost, timeout, broker not ready: reconnect, send again.
+    Transient(String),
+    /// Something in the batch was refused, but the broker did not say
+    /// which message: send again one at a time to find it.
+    Unattributed(String),
+    /// Will not get better by retrying (authentication, a topology that
+    /// contradicts the options): stop with this message.
+    Definite(String),
+}
+
+/// One message of a batch; ranges into the batch's byte arena.
+pub struct Item {
+    pub dest: Range<usize>,
+    pub payload: Range<usize>,
+    database: Range<usize>,
+    table: Range<usize>,
+    /// `{"id":1}`, kept only when refused rows go to a dead-letter
+    /// destination.
+    pk: Range<usize>,
+}
+
+/// Messages waiting for their acknowledgement, in one arena (no allocation
+/// per message).
+#[derive(Default)]
+pub struct Batch {
+    bytes: Vec<u8>,
+    pub items: Vec<Item>,
+}
+
+impl Batch {
+    fn push(&mut self, dest: &[u8], msg: &Message<'_>, keep_pk: bool) {
+        let dest = self.add(dest);
+        let payload = self.add(msg.json);
+        let database = self.add(msg.database.as_bytes());
+        let table = self.add(msg.table.as_bytes());
+        let start = self.bytes.len();
+        if keep_pk {
+            pk_object(&mut self.bytes, msg);
+        }
+        let pk = start..self.bytes.len();
+        self.items.push(Item {
+            dest,
+            payload,
+            database,
+            table,
+            pk,
+        });
+    }
+
+    fn add(&mut self, data: &[u8]) -> Range<usize> {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(data);
+        start..self.bytes.len()
+    }
+
+    pub fn dest(&self, i: &Item) -> &[u8] {
+        &self.bytes[i.dest.clone()]
+    }
+
+    pub fn payload(&self, i: &Item) -> &[u8] {
+        &self.bytes[i.payload.clone()]
+    }
+
+    fn text(&self, r: &Range<usize>) -> &str {
+        std::str::from_utf8(&self.bytes[r.clone()]).unwrap_or("?")
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.items.clear();
+    }
+
+    fn single(&self, i: &Item) -> Batch {
+        let mut b = Batch::default();
+        let dest = b.add(self.dest(i));
+        let payload = b.add(self.payload(i));
+        let database = b.add(&self.bytes[i.database.clone()]);
+        let table = b.add(&self.bytes[i.table.clone()]);
+        let pk = b.add(&self.bytes[i.pk.clone()]);
+        b.items.push(Item {
+            dest,
+            payload,
+            database,
+            table,
+            pk,
+        });
+        b
+    }
+}
+
+/// `{"col":value,...}` from the message's primary key.
+fn pk_object(out: &mut Vec<u8>, msg: &Message<'_>) {
+    out.push(b'{');
+    if let Some(pk) = &msg.primary_key {
+        for (n, (c, v)) in pk
+            .columns
+            .iter()
+            .zip(route::split_json_array(pk.values_json))
+            .enumerate()
+        {
+            if n > 0 {
+                out.push(b',');
+            }
+            route::write_json_str(out, c);
+            out.push(b':');
+            out.extend_from_slice(v);
+        }
+    }
+    out.push(b'}');
+}
+
+/// A broker protocol: connect, and deliver a batch.
+pub trait Wire: Send {
+    /// For messages: `redis`, `nats`, `rabbitmq`.
+    const NAME: &'static str;
+    /// Where the broker is, for messages.
+    fn endpoint(&self) -> String;
+    fn is_connected(&self) -> bool;
+    /// Opens (and sets up) a new connection.
+    fn connect(&mut self, abort: &Arc<AtomicBool>) -> Result<(), Fault>;
+    fn disconnect(&mut self);
+    /// Sends every message and waits until the broker has answered each;
+    /// the ones it refused for good are listed in `refused` with the
+    /// reason (the others count as acknowledged).
+    fn deliver(&mut self, batch: &Batch, refused: &mut Vec<(usize, String)>) -> Result<(), Fault>;
+}
+
+/// Options of every acknowledging producer of this module.
+pub struct AckedOptions {
+    /// Destination template (key, subject, routing key).
+    pub template: String,
+    /// Renders the template for a message.
+    pub render: fn(&str, &Message<'_>) -> String,
+    pub refusal: Refusal,
+}
+
+pub struct AckedSink<W: Wire> {
+    wire: W,
+    opts: AckedOptions,
+    batch: Batch,
+    refused: Vec<(usize, String)>,
+    /// Rendered destinations by "kind\0database\0table".
+    dests: HashMap<String, String>,
+    dest_key: String,
+    sent_at: Option<Instant>,
+    stats: Arc<ProducerStats>,
+    abort: Arc<AtomicBool>,
+}
+
+/// A batch is delivered once it holds this many bytes or messages (memory
+/// stays flat on a huge transaction).
+const BATCH_BYTES: usize = 1 << 20;
+const BATCH_MESSAGES: usize = 4096;
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
+impl<W: Wire> AckedSink<W> {
+    pub fn new(wire: W, opts: AckedOptions, stats: Arc<ProducerStats>) -> Self {
+        AckedSink {
+            wire,
+            opts,
+            batch: Batch::default(),
+            refused: Vec::new(),
+            dests: HashMap::new(),
+            dest_key: String::new(),
+            sent_at: None,
+            stats,
+            abort: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    fn err(message: String) -> SinkError {
+        SinkError::Producer {
+            producer: W::NAME,
+            message,
+        }
+    }
+
+    /// The rendered destination of a message (templates are rendered once
+    /// per table, not per row); a function of the fields it uses, so the
+    /// batch can be filled while it is borrowed.
+    fn destination<'d>(
+        dests: &'d mut HashMap<String, String>,
+        key: &mut String,
+        opts: &AckedOptions,
+        msg: &Message<'_>,
+    ) -> &'d str {
+        key.clear();
+        for part in [msg.kind, msg.database, msg.table] {
+            key.push_str(part);
+            key.push('\0');
+        }
+        if !dests.contains_key(key.as_str()) {
+            dests.insert(key.clone(), (opts.render)(&opts.template, msg));
+        }
+        dests
+            .get(key.as_str())
+            .map(String::as_str)
+            .unwrap_or_default()
+    }
+
+    /// Delivers `batch` until every message is acknowledged or settled by
+    /// the refusal policy; retries transient faults on new connections.
+    fn deliver(&mut self, batch: &Batch) -> Result<(), SinkError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut attempt = 0u32;
+        loop {
+            self.refused.clear();
+            let result = if self.wire.is_connected() {
+                Ok(())
+            } else {
+                self.wire.connect(&self.abort)
+            }
+            .and_then(|()| self.wire.deliver(batch, &mut self.refused));
+            match result {
+                Ok(()) => {
+                    let refused = std::mem::take(&mut self.refused);
+                    let acked = (batch.len() - refused.len()) as u64;
+                    self.stats.acked.fetch_add(acked, Relaxed);
+                    if let Some(t) = self.sent_at {
+                        self.stats
+                            .ack_latency_us
+                            .fetch_add(t.elapsed().as_micros() as u64 * acked, Relaxed);
+                    }
+                    if attempt > 0 {
+                        tracing::info!(producer = W::NAME, server = %self.wire.endpoint(), attempts = attempt + 1, "delivered again");
+                    }
+                    return self.settle(batch, refused);
+                }
+                Err(Fault::Definite(e)) => {
+                    self.wire.disconnect();
+                    self.stats.failed.fetch_add(1, Relaxed);
+                    return Err(Self::err(format!(
+                        "{e} (server {}). Progress stops here: the position is not moved past the undelivered rows",
+                        self.wire.endpoint()
+                    )));
+                }
+                Err(Fault::Unattributed(e)) if batch.len() > 1 => {
+                    tracing::warn!(producer = W::NAME, error = %e, messages = batch.len(),
+                        "the server refused a message of the batch; sending it again one message at a time");
+                    self.wire.disconnect();
+                    for item in &batch.items {
+                        self.deliver(&batch.single(item))?;
+                    }
+                    return Ok(());
+                }
+                Err(Fault::Unattributed(e)) => {
+                    self.wire.disconnect();
+                    return self.settle(batch, vec![(0, e)]);
+                }
+                Err(Fault::Transient(e)) => {
+                    self.wire.disconnect();
+                    if self.abort.load(Relaxed) {
+                        return Err(Self::err(format!(
+                            "abandoned with {} messages unacknowledged ({e})",
+                            batch.len()
+                        )));
+                    }
+                    attempt += 1;
+                    self.stats.retried.fetch_add(1, Relaxed);
+                    if attempt == 1 || attempt.is_multiple_of(10) {
+                        tracing::warn!(producer = W::NAME, server = %self.wire.endpoint(), attempt, error = %e,
+                            "cannot deliver; reconnecting (unacknowledged messages are sent again)");
+                    }
+                    backoff(attempt, &self.abort);
+                }
+            }
+        }
+    }
+
+    /// Applies the refusal policy to the refused messages of a batch.
+    fn settle(&mut self, batch: &Batch, refused: Vec<(usize, String)>) -> Result<(), SinkError> {
+        if refused.is_empty() {
+            return Ok(());
+        }
+        let mut letters = Batch::default();
+        for (i, reason) in refused {
+            let Some(item) = batch.items.get(i) else {
+                continue;
+            };
+            self.stats.failed.fetch_add(1, Relaxed);
+            let dest = String::from_utf8_lossy(batch.dest(item)).into_owned();
+            let table = format!("{}.{}", batch.text(&item.database), batch.text(&item.table));
+            match &self.opts.refusal {
+                Refusal::Stop => {
+                    return Err(Self::err(format!(
+                        "'{dest}' refused a row of {table} for good: {reason}. Progress stops here (the position is not moved past it); set --dead_letter_topic to divert such rows, --ignore_producer_error=true to drop and count them, or fix the cause"
+                    )))
+                }
+                Refusal::Drop => {
+                    self.stats.dropped.fetch_add(1, Relaxed);
+                    tracing::warn!(producer = W::NAME, destination = %dest, table = %table, reason = %reason,
+                        "the server refused a row; dropped (ignore_producer_error)");
+                }
+                Refusal::DeadLetter(dlq) => {
+                    self.stats.dead_lettered.fetch_add(1, Relaxed);
+                    tracing::warn!(producer = W::NAME, destination = %dest, table = %table, reason = %reason,
+                        dead_letter = %dlq, "the server refused a row; sent to the dead-letter destination");
+                    let json = route::dead_letter_row(
+                        batch.text(&item.database),
+                        batch.text(&item.table),
+                        &batch.bytes[item.pk.clone()],
+                        &reason,
+                    );
+                    let msg = Message {
+                        json: &json,
+                        database: batch.text(&item.database),
+                        table: batch.text(&item.table),
+                        kind: "dead-letter",
+                        primary_key: None,
+                        partition_values: None,
+                        xid: None,
+                    };
+                    letters.push(dlq.as_bytes(), &msg, false);
+                }
+            }
+        }
+        if letters.is_empty() {
+            return Ok(());
+        }
+        // A dead letter that is refused too stops progress.
+        let policy = std::mem::take(&mut self.opts.refusal);
+        let r = self.deliver(&letters);
+        self.opts.refusal = policy;
+        r
+    }
+}
+
+/// Sleeps 100 ms · 2^attempt (at most 5 s) with ±25 % jitter, waking early
+/// when aborted.
+fn backoff(attempt: u32, abort: &AtomicBool) {
+    let base = Duration::from_millis(100u64 << attempt.min(6)).min(MAX_BACKOFF);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let jitter = 0.75 + 0.5 * f64::from(nanos % 1000) / 1000.0;
+    let until = Instant::now() + base.mul_f64(jitter);
+    while Instant::now() < until && !abort.load(Relaxed) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+impl<W: Wire> Sink for AckedSink<W> {
+    fn send(&mut self, msg: &Message<'_>) -> Result<(), SinkError> {
+        let keep_pk = matches!(self.opts.refusal, Refusal::DeadLetter(_));
+        let dest = Self::destination(&mut self.dests, &mut self.dest_key, &self.opts, msg);
+        self.batch.push(dest.as_bytes(), msg, keep_pk);
+        self.sent_at.get_or_insert_with(Instant::now);
+        self.stats.sent.fetch_add(1, Relaxed);
+        self.stats.bytes.fetch_add(msg.json.len() as u64, Relaxed);
+        if self.batch.bytes.len() >= BATCH_BYTES || self.batch.len() >= BATCH_MESSAGES {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), SinkError> {
+        let batch = std::mem::take(&mut self.batch);
+        let r = self.deliver(&batch);
+        let mut batch = batch;
+        if r.is_ok() {
+            batch.clear();
+            self.sent_at = None;
+            self.batch = batch;
+        } else {
+            // Kept: nothing of it counts as delivered.
+            self.batch = batch;
+        }
+        r
+    }
+
+    fn prepare(&mut self) -> Result<(), SinkError> {
+        match self.wire.connect(&self.abort) {
+            Ok(()) => Ok(()),
+            Err(Fault::Definite(e)) => {
+                Err(Self::err(format!("{e} (server {})", self.wire.endpoint())))
+            }
+            Err(Fault::Transient(e) | Fault::Unattributed(e)) => {
+                tracing::warn!(producer = W::NAME, server = %self.wire.endpoint(), error = %e,
+                    "cannot connect yet; retrying when rows arrive");
+                Ok(())
+            }
+        }
+    }
+
+    fn abort_handle(&self) -> Option<Arc<AtomicBool>> {
+        Some(self.abort.clone())
+    }
+}

@@ -1,0 +1,681 @@
+//! The RabbitMQ producer: Maxwell's `rabbitmq_*` options (exchange and its
+//! type, durability and auto-delete, declared or not; `%db%`/`%table%`
+//! routing-key template; persistent messages) over AMQP 0-9-1, spoken here
+//! (connection, one channel, exchange declaration, publisher confirms:
+//! no driver crate).
+//!
+//! Delivery is acknowledged with publisher confirms: a batch counts as
+//! delivered only when the broker has confirmed every message (for
+//! persistent messages routed to durable queues: written to disk). A nack,
+//! a lost connection or a broker shutting down sends the batch again on a
+//! new connection (at least once). A channel the broker closes under a
+//! batch (e.g. a message over `max_message_size`) is narrowed down to the
+//! message by sending again one at a time, and that message is refused.
+//! Like Maxwell, messages are not `mandatory`: a row routed to no queue is
+//! accepted and discarded by the broker (bind a queue before streaming).
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::acked::{AckedOptions, AckedSink, Batch, Fault, Refusal, Wire};
+use crate::conn::Conn;
+use crate::{Message, ProducerStats};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RabbitOptions {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub password: String,
+    pub virtual_host: String,
+    pub exchange: String,
+    pub exchange_type: String,
+    pub durable: bool,
+    pub auto_delete: bool,
+    pub declare: bool,
+    pub routing_key: String,
+    pub persistent: bool,
+    pub handshake_timeout: Duration,
+    pub refusal: Refusal,
+}
+
+/// `amqp://user:password@host:port/vhost` (Maxwell's `rabbitmq_uri`):
+/// fills the connection fields it names. The vhost is percent-decoded
+/// (`%2f` is `/`); an empty path is the default vhost `/`.
+pub fn apply_uri(opts: &mut RabbitOptions, uri: &str) -> Result<(), String> {
+    let rest = uri.strip_prefix("amqp://").ok_or_else(|| {
+        if uri.starts_with("amqps://") {
+            "amqps:// (TLS) is not supported yet; use amqp://".to_string()
+        } else {
+            "does not start with amqp://".to_string()
+        }
+    })?;
+    let (authority, path) = match rest.split_once('/') {
+        Some((a, p)) => (a, Some(p)),
+        None => (rest, None),
+    };
+    let (auth, hostport) = match authority.rsplit_once('@') {
+        Some((a, h)) => (Some(a), h),
+        None => (None, authority),
+    };
+    if let Some(a) = auth {
+        let (u, p) = a.split_once(':').unwrap_or((a, ""));
+        opts.user = percent_decode(u)?;
+        opts.password = percent_decode(p)?;
+    }
+    let (host, port) = match hostport.rsplit_once(':') {
+        Some((h, p)) => (
+            h,
+            p.parse()
+                .map_err(|_| format!("'{p}' is not a port number"))?,
+        ),
+        None => (hostport, 5672),
+    };
+    if !host.is_empty() {
+        opts.host = host.to_string();
+    }
+    opts.port = port;
+    opts.virtual_host = match path {
+        None | Some("") => "/".into(),
+        Some(p) => percent_decode(p)?,
+    };
+    Ok(())
+}
+
+fn percent_decode(s: &str) -> Result<String, String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = s
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or_else(|| format!("bad percent escape in '{s}'"))?;
+            out.push(hex);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| format!("'{s}' is not UTF-8"))
+}
+
+/// Maxwell's routing key: `%db%` and `%table%` replaced.
+pub fn render_routing_key(template: &str, msg: &Message<'_>) -> String {
+    template
+        .replace("%db%", msg.database)
+        .replace("%table%", msg.table)
+}
+
+pub type RabbitSink = AckedSink<RabbitWire>;
+
+pub fn sink(opts: RabbitOptions, stats: Arc<ProducerStats>) -> RabbitSink {
+    let acked = AckedOptions {
+        template: opts.routing_key.clone(),
+        render: render_routing_key,
+        refusal: opts.refusal.clone(),
+    };
+    AckedSink::new(
+        RabbitWire {
+            opts,
+            conn: None,
+            frame_max: 131_072,
+            next_tag: 1,
+            out: Vec::new(),
+            frame: Vec::new(),
+            tags: Vec::new(),
+        },
+        acked,
+        stats,
+    )
+}
+
+pub struct RabbitWire {
+    opts: RabbitOptions,
+    conn: Option<Conn>,
+    frame_max: usize,
+    /// Delivery tag of the next publish on the channel.
+    next_tag: u64,
+    out: Vec<u8>,
+    frame: Vec<u8>,
+    /// Per published message: (delivery tag, batch index, confirmed).
+    tags: Vec<(u64, usize, bool)>,
+}
+
+// Frame types and the methods used (class, method).
+const METHOD: u8 = 1;
+const HEADER: u8 = 2;
+const BODY: u8 = 3;
+const FRAME_END: u8 = 0xCE;
+const CONNECTION_START: (u16, u16) = (10, 10);
+const CONNECTION_START_OK: (u16, u16) = (10, 11);
+const CONNECTION_TUNE: (u16, u16) = (10, 30);
+const CONNECTION_TUNE_OK: (u16, u16) = (10, 31);
+const CONNECTION_OPEN: (u16, u16) = (10, 40);
+const CONNECTION_OPEN_OK: (u16, u16) = (10, 41);
+const CONNECTION_CLOSE: (u16, u16) = (10, 50);
+const CONNECTION_CLOSE_OK: (u16, u16) = (10, 51);
+const CONNECTION_BLOCKED: (u16, u16) = (10, 60);
+const CONNECTION_UNBLOCKED: (u16, u16) = (10, 61);
+const CHANNEL_OPEN: (u16, u16) = (20, 10);
+const CHANNEL_OPEN_OK: (u16, u16) = (20, 11);
+const CHANNEL_CLOSE: (u16, u16) = (20, 40);
+const CHANNEL_CLOSE_OK: (u16, u16) = (20, 41);
+const EXCHANGE_DECLARE: (u16, u16) = (40, 10);
+const EXCHANGE_DECLARE_OK: (u16, u16) = (40, 11);
+const CONFIRM_SELECT: (u16, u16) = (85, 10);
+const CONFIRM_SELECT_OK: (u16, u16) = (85, 11);
+const BASIC_PUBLISH: (u16, u16) = (60, 40);
+const BASIC_ACK: (u16, u16) = (60, 80);
+const BASIC_NACK: (u16, u16) = (60, 120);
+const CHANNEL: u16 = 1;
+
+/// AMQP field encodings, appended to a buffer.
+trait Put {
+    fn u8(&mut self, v: u8) -> &mut Self;
+    fn u16(&mut self, v: u16) -> &mut Self;
+    fn u32(&mut self, v: u32) -> &mut Self;
+    fn u64(&mut self, v: u64) -> &mut Self;
+    fn short_str(&mut self, s: &[u8]) -> &mut Self;
+    fn long_str(&mut self, s: &[u8]) -> &mut Self;
+}
+
+impl Put for Vec<u8> {
+    fn u8(&mut self, v: u8) -> &mut Self {
+        self.push(v);
+        self
+    }
+    fn u16(&mut self, v: u16) -> &mut Self {
+        self.extend_from_slice(&v.to_be_bytes());
+        self
+    }
+    fn u32(&mut self, v: u32) -> &mut Self {
+        self.extend_from_slice(&v.to_be_bytes());
+        self
+    }
+    fn u64(&mut self, v: u64) -> &mut Self {
+        self.extend_from_slice(&v.to_be_bytes());
+        self
+    }
+    fn short_str(&mut self, s: &[u8]) -> &mut Self {
+        self.push(s.len().min(255) as u8);
+        self.extend_from_slice(&s[..s.len().min(255)]);
+        self
+    }
+    fn long_str(&mut self, s: &[u8]) -> &mut Self {
+        self.u32(s.len() as u32);
+        self.extend_from_slice(s);
+        self
+    }
+}
+
+/// Appends one frame whose payload `fill` writes.
+fn frame(out: &mut Vec<u8>, kind: u8, channel: u16, fill: impl FnOnce(&mut Vec<u8>)) {
+    out.u8(kind).u16(channel).u32(0);
+    let start = out.len();
+    fill(out);
+    let len = (out.len() - start) as u32;
+    out[start - 4..start].copy_from_slice(&len.to_be_bytes());
+    out.push(FRAME_END);
+}
+
+fn method(
+    out: &mut Vec<u8>,
+    channel: u16,
+    (class, id): (u16, u16),
+    args: impl FnOnce(&mut Vec<u8>),
+) {
+    frame(out, METHOD, channel, |o| {
+        o.u16(class).u16(id);
+        args(o);
+    });
+}
+
+/// Reads fields of a received method.
+struct Cursor<'a>(&'a [u8]);
+
+impl<'a> Cursor<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        if self.0.len() < n {
+            return None;
+        }
+        let (a, b) = self.0.split_at(n);
+        self.0 = b;
+        Some(a)
+    }
+    fn u8(&mut self) -> Option<u8> {
+        self.take(1).map(|b| b[0])
+    }
+    fn u16(&mut self) -> Option<u16> {
+        self.take(2).map(|b| u16::from_be_bytes([b[0], b[1]]))
+    }
+    fn u32(&mut self) -> Option<u32> {
+        self.take(4)
+            .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    }
+    fn u64(&mut self) -> Option<u64> {
+        self.take(8)
+            .and_then(|b| b.try_into().ok())
+            .map(u64::from_be_bytes)
+    }
+    fn short_str(&mut self) -> Option<String> {
+        let n = self.u8()? as usize;
+        self.take(n)
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+    }
+}
+
+/// A method received: its id and its arguments.
+struct Received<'a> {
+    id: (u16, u16),
+    args: Cursor<'a>,
+}
+
+/// (reply code, reply text) of a Connection.Close or Channel.Close.
+fn close_reason(args: &mut Cursor<'_>) -> (u16, String) {
+    let code = args.u16().unwrap_or(0);
+    let text = args.short_str().unwrap_or_default();
+    (code, text)
+}
+
+fn io_fault(e: std::io::Error) -> Fault {
+    Fault::Transient(e.to_string())
+}
+
+impl RabbitWire {
+    fn conn(&mut self) -> Result<&mut Conn, Fault> {
+        self.conn
+            .as_mut()
+            .ok_or_else(|| Fault::Transient("not connected".into()))
+    }
+
+    fn send_out(&mut self) -> Result<(), Fault> {
+        let out = std::mem::take(&mut self.out);
+        let r = self.conn()?.write_all(&out).map_err(io_fault);
+        self.out = out;
+        self.out.clear();
+        r
+    }
+
+    /// Reads the next frame into `self.frame`; returns its type and channel.
+    fn read_frame(&mut self) -> Result<(u8, u16), Fault> {
+        let mut head = [0u8; 7];
+        self.conn()?.read_exact(&mut head).map_err(io_fault)?;
+        let size = u32::from_be_bytes([head[3], head[4], head[5], head[6]]) as usize;
+        if size > (16 << 20).max(self.frame_max) {
+            return Err(Fault::Transient(format!(
+                "frame of {size} bytes from the broker: not AMQP 0-9-1?"
+            )));
+        }
+        let mut frame = std::mem::take(&mut self.frame);
+        frame.resize(size + 1, 0);
+        let r = self.conn()?.read_exact(&mut frame).map_err(io_fault);
+        self.frame = frame;
+        r?;
+        if self.frame.pop() != Some(FRAME_END) {
+            return Err(Fault::Transient("bad frame end from the broker".into()));
+        }
+        Ok((head[0], u16::from_be_bytes([head[1], head[2]])))
+    }
+
+    /// The next method frame (other frames, e.g. heartbeats, are skipped).
+    fn read_method(&mut self) -> Result<Received<'_>, Fault> {
+        loop {
+            let (kind, _) = self.read_frame()?;
+            if kind == METHOD && self.frame.len() >= 4 {
+                let mut c = Cursor(&self.frame);
+                let id = (c.u16().unwrap_or(0), c.u16().unwrap_or(0));
+                return Ok(Received {
+                    id,
+                    args: Cursor(&self.frame[4..]),
+                });
+            }
+        }
+    }
+
+    /// Waits for `expected` during setup; a close instead is definite
+    /// (the options contradict the broker), except a broker shutting down.
+    fn expect(&mut self, expected: (u16, u16), doing: &str) -> Result<Vec<u8>, Fault> {
+        let declare_hint = if doing.starts_with("declaring") {
+            " (an existing exchange must have the same rabbitmq_exchange_type, rabbitmq_exchange_durable and rabbitmq_exchange_autodelete; or set rabbitmq_declare_exchange=false)"
+        } else {
+            ""
+        };
+        loop {
+            let m = self.read_method()?;
+            let id = m.id;
+            let mut args = m.args;
+            match id {
+                id if id == expected => return Ok(args.0.to_vec()),
+                CONNECTION_CLOSE | CHANNEL_CLOSE => {
+                    let (code, text) = close_reason(&mut args);
+                    let ok = if id == CONNECTION_CLOSE {
+                        CONNECTION_CLOSE_OK
+                    } else {
+                        CHANNEL_CLOSE_OK
+                    };
+                    let chan = if id == CONNECTION_CLOSE { 0 } else { CHANNEL };
+                    method(&mut self.out, chan, ok, |_| {});
+                    let _ = self.send_out();
+                    return Err(if code == 320 {
+                        Fault::Transient(format!("the broker is shutting down: {text}"))
+                    } else {
+                        Fault::Definite(format!(
+                            "the broker refused {doing}: {code} {text}{declare_hint}"
+                        ))
+                    });
+                }
+                CONNECTION_BLOCKED | CONNECTION_UNBLOCKED => {}
+                other => {
+                    return Err(Fault::Transient(format!(
+                        "unexpected method {other:?} while {doing}"
+                    )))
+                }
+            }
+        }
+    }
+}
+
+impl Wire for RabbitWire {
+    const NAME: &'static str = "rabbitmq";
+
+    fn endpoint(&self) -> String {
+        format!("{}:{}", self.opts.host, self.opts.port)
+    }
+
+    fn is_connected(&self) -> bool {
+        self.conn.is_some()
+    }
+
+    fn connect(&mut self, abort: &Arc<AtomicBool>) -> Result<(), Fault> {
+        let mut conn =
+            Conn::open(&self.opts.host, self.opts.port, abort.clone()).map_err(io_fault)?;
+        conn.set_deadline(self.opts.handshake_timeout);
+        self.conn = Some(conn);
+        let r = self.handshake();
+        match (&r, self.conn.as_mut()) {
+            (Ok(()), Some(c)) => c.set_deadline(crate::conn::READ_DEADLINE),
+            _ => self.conn = None,
+        }
+        r
+    }
+
+    fn disconnect(&mut self) {
+        self.conn = None;
+    }
+
+    fn deliver(&mut self, batch: &Batch, refused: &mut Vec<(usize, String)>) -> Result<(), Fault> {
+        self.out.clear();
+        self.tags.clear();
+        let body_max = self.frame_max - 8;
+        let flags: u16 = if self.opts.persistent {
+            0x8000 | 0x1000
+        } else {
+            0x8000
+        };
+        for (i, item) in batch.items.iter().enumerate() {
+            let (key, body) = (batch.dest(item), batch.payload(item));
+            if key.len() > 255 {
+                refused.push((
+                    i,
+                    format!("the routing key is {} bytes; AMQP allows 255", key.len()),
+                ));
+                continue;
+            }
+            method(&mut self.out, CHANNEL, BASIC_PUBLISH, |o| {
+                o.u16(0)
+                    .short_str(self.opts.exchange.as_bytes())
+                    .short_str(key)
+                    .u8(0);
+            });
+            frame(&mut self.out, HEADER, CHANNEL, |o| {
+                o.u16(60).u16(0).u64(body.len() as u64).u16(flags);
+                o.short_str(b"application/json");
+                if self.opts.persistent {
+                    o.u8(2);
+                }
+            });
+            for chunk in body.chunks(body_max) {
+                frame(&mut self.out, BODY, CHANNEL, |o| o.extend_from_slice(chunk));
+            }
+            self.tags.push((self.next_tag, i, false));
+            self.next_tag += 1;
+        }
+        if self.tags.is_empty() {
+            return Ok(());
+        }
+        self.send_out()?;
+        let first = self.tags[0].0;
+        let mut unconfirmed = self.tags.len();
+        let mut nacked = 0;
+        while unconfirmed > 0 {
+            let m = self.read_method()?;
+            let id = m.id;
+            let mut args = m.args;
+            match id {
+                BASIC_ACK | BASIC_NACK => {
+                    let tag = args.u64().unwrap_or(0);
+                    let multiple = args.u8().unwrap_or(0) & 1 == 1;
+                    for t in self.tags.iter_mut() {
+                        let hit = if multiple { t.0 <= tag } else { t.0 == tag };
+                        if hit && !t.2 {
+                            t.2 = true;
+                            unconfirmed -= 1;
+                            if id == BASIC_NACK {
+                                nacked += 1;
+                            }
+                        }
+                    }
+                    if tag < first {
+                        continue;
+                    }
+                }
+                CHANNEL_CLOSE => {
+                    let (code, text) = close_reason(&mut args);
+                    method(&mut self.out, CHANNEL, CHANNEL_CLOSE_OK, |_| {});
+                    let _ = self.send_out();
+                    return Err(match code {
+                        // The exchange is gone: declaring it again fixes that.
+                        404 if self.opts.declare => Fault::Transient(format!("{code} {text}")),
+                        404 => Fault::Definite(format!(
+                            "exchange '{}' does not exist: {text} (declare it, or set rabbitmq_declare_exchange=true)",
+                            self.opts.exchange
+                        )),
+                        403 => Fault::Definite(format!("the broker refused publishing: {code} {text} (check the user's permissions)")),
+                        // 406 (e.g. a message over max_message_size) and
+                        // the like: one message of the batch.
+                        _ => Fault::Unattributed(format!("the broker closed the channel: {code} {text}")),
+                    });
+                }
+                CONNECTION_CLOSE => {
+                    let (code, text) = close_reason(&mut args);
+                    method(&mut self.out, 0, CONNECTION_CLOSE_OK, |_| {});
+                    let _ = self.send_out();
+                    return Err(Fault::Transient(format!(
+                        "the broker closed the connection: {code} {text}"
+                    )));
+                }
+                CONNECTION_BLOCKED => {
+                    let reason = args.short_str().unwrap_or_default();
+                    tracing::warn!(server = %self.endpoint(), reason = %reason,
+                        "rabbitmq: the broker blocks publishing (a resource alarm); waiting");
+                }
+                _ => {}
+            }
+        }
+        if nacked > 0 {
+            return Err(Fault::Transient(format!(
+                "the broker nacked {nacked} messages (an internal error, or a full queue rejecting publishes)"
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl RabbitWire {
+    fn handshake(&mut self) -> Result<(), Fault> {
+        self.out.clear();
+        self.out.extend_from_slice(b"AMQP\x00\x00\x09\x01");
+        self.send_out()?;
+        self.expect(CONNECTION_START, "the connection")?;
+        let user = self.opts.user.clone();
+        let password = self.opts.password.clone();
+        method(&mut self.out, 0, CONNECTION_START_OK, |o| {
+            let mut props = Vec::new();
+            props.short_str(b"product").u8(b'S').long_str(b"sluice");
+            props
+                .short_str(b"version")
+                .u8(b'S')
+                .long_str(env!("CARGO_PKG_VERSION").as_bytes());
+            let mut caps = Vec::new();
+            for cap in [
+                &b"publisher_confirms"[..],
+                b"authentication_failure_close",
+                b"connection.blocked",
+            ] {
+                caps.short_str(cap).u8(b't').u8(1);
+            }
+            props.short_str(b"capabilities").u8(b'F').long_str(&caps);
+            o.long_str(&props);
+            o.short_str(b"PLAIN");
+            let mut response = vec![0u8];
+            response.extend_from_slice(user.as_bytes());
+            response.push(0);
+            response.extend_from_slice(password.as_bytes());
+            o.long_str(&response);
+            o.short_str(b"en_US");
+        });
+        self.send_out()?;
+        let tune = self.expect(CONNECTION_TUNE, "the login (rabbitmq_user, rabbitmq_pass)")?;
+        let mut t = Cursor(&tune);
+        // channel-max: one channel is all this producer opens.
+        t.u16();
+        let frame_max = t.u32().unwrap_or(0) as usize;
+        self.frame_max = match frame_max {
+            0 => 131_072,
+            n => n.clamp(4096, 131_072),
+        };
+        // Heartbeats off: this producer only talks while it delivers, and
+        // every read has a deadline of its own.
+        method(&mut self.out, 0, CONNECTION_TUNE_OK, |o| {
+            o.u16(1).u32(self.frame_max as u32).u16(0);
+        });
+        let vhost = self.opts.virtual_host.clone();
+        method(&mut self.out, 0, CONNECTION_OPEN, |o| {
+            o.short_str(vhost.as_bytes()).short_str(b"").u8(0);
+        });
+        self.send_out()?;
+        self.expect(
+            CONNECTION_OPEN_OK,
+            "the virtual host (rabbitmq_virtual_host)",
+        )?;
+        method(&mut self.out, CHANNEL, CHANNEL_OPEN, |o| {
+            o.short_str(b"");
+        });
+        self.send_out()?;
+        self.expect(CHANNEL_OPEN_OK, "opening a channel")?;
+        if self.opts.declare && !self.opts.exchange.is_empty() {
+            let o = &self.opts;
+            let bits = u8::from(o.durable) << 1 | u8::from(o.auto_delete) << 2;
+            let (name, kind) = (o.exchange.clone(), o.exchange_type.clone());
+            method(&mut self.out, CHANNEL, EXCHANGE_DECLARE, |b| {
+                b.u16(0)
+                    .short_str(name.as_bytes())
+                    .short_str(kind.as_bytes())
+                    .u8(bits)
+                    .u32(0);
+            });
+            self.send_out()?;
+            let doing = format!(
+                "declaring exchange '{}' ({})",
+                self.opts.exchange, self.opts.exchange_type
+            );
+            self.expect(EXCHANGE_DECLARE_OK, &doing)?;
+        }
+        method(&mut self.out, CHANNEL, CONFIRM_SELECT, |o| {
+            o.u8(0);
+        });
+        self.send_out()?;
+        self.expect(CONFIRM_SELECT_OK, "publisher confirms")?;
+        self.next_tag = 1;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts() -> RabbitOptions {
+        RabbitOptions {
+            host: "localhost".into(),
+            port: 5672,
+            user: "guest".into(),
+            password: "guest".into(),
+            virtual_host: "/".into(),
+            exchange: "maxwell".into(),
+            exchange_type: "fanout".into(),
+            durable: false,
+            auto_delete: false,
+            declare: true,
+            routing_key: "%db%.%table%".into(),
+            persistent: false,
+            handshake_timeout: Duration::from_secs(10),
+            refusal: Refusal::Stop,
+        }
+    }
+
+    #[test]
+    fn uri() {
+        let mut o = opts();
+        apply_uri(&mut o, "amqp://u:p%40ss@rabbit:5673/prod%2fcdc").unwrap();
+        assert_eq!((o.user.as_str(), o.password.as_str()), ("u", "p@ss"));
+        assert_eq!((o.host.as_str(), o.port), ("rabbit", 5673));
+        assert_eq!(o.virtual_host, "prod/cdc");
+        let mut o = opts();
+        apply_uri(&mut o, "amqp://h").unwrap();
+        assert_eq!(
+            (o.host.as_str(), o.port, o.virtual_host.as_str()),
+            ("h", 5672, "/")
+        );
+        assert!(apply_uri(&mut opts(), "amqps://h")
+            .unwrap_err()
+            .contains("TLS"));
+        assert!(apply_uri(&mut opts(), "amqp://h:x").is_err());
+    }
+
+    #[test]
+    fn routing_key_is_maxwells() {
+        let m = Message {
+            json: b"{}",
+            database: "shop",
+            table: "orders",
+            kind: "insert",
+            primary_key: None,
+            partition_values: None,
+            xid: None,
+        };
+        assert_eq!(render_routing_key("%db%.%table%", &m), "shop.orders");
+        assert_eq!(render_routing_key("cdc.%db%", &m), "cdc.shop");
+    }
+
+    #[test]
+    fn frames() {
+        let mut out = Vec::new();
+        method(&mut out, 1, BASIC_PUBLISH, |o| {
+            o.u16(0).short_str(b"x").short_str(b"k").u8(0);
+        });
+        // type, channel, size, class/method, args, end
+        assert_eq!(out[0], METHOD);
+        assert_eq!(&out[1..3], &[0, 1]);
+        assert_eq!(
+            u32::from_be_bytes([out[3], out[4], out[5], out[6]]) as usize,
+            out.len() - 8
+        );
+        assert_eq!(&out[7..11], &[0, 60, 0, 40]);
+        assert_eq!(*out.last().unwrap(), FRAME_END);
+    }
+}

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# A private RabbitMQ for tests and the README: its own node name, 127.0.0.1
+# port, data directory and Erlang cookie under the run dir (the machine's own
+# broker is left alone). Uses the machine's rabbitmq-server (installed if
+# missing). The broker starts with the test topology of
+# scripts/rabbitmq-definitions.json: exchanges sluice.test.topic (topic,
+# durable) and sluice.test.fanout, and durable queues bound to them.
+#
+#   scripts/rabbitmq.sh start | stop | status
+#   scripts/rabbitmq.sh ctl ARGS...     # rabbitmqctl against this broker
+#
+# Environment: SLUICE_RABBITMQ_PORT (default 23672), SLUICE_RUN_DIR (default .run).
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+RUN_DIR=${SLUICE_RUN_DIR:-$ROOT/.run}
+PORT=${SLUICE_RABBITMQ_PORT:-23672}
+DIR=$RUN_DIR/rabbitmq-$PORT
+BIN=/usr/lib/rabbitmq/bin
+
+install_if_missing() {
+  if [ ! -x "$BIN/rabbitmq-server" ]; then
+    echo "installing rabbitmq-server..." >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >&2
+    apt-get install -y -qq rabbitmq-server >&2
+  fi
+}
+
+# Everything the broker and rabbitmqctl read comes from here: the machine's
+# /etc/rabbitmq (node name, config) is not used.
+node_env() {
+  export HOME=$DIR
+  export RABBITMQ_NODENAME=sluice$PORT@localhost
+  export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
+  export RABBITMQ_NODE_PORT=$PORT
+  export RABBITMQ_DIST_PORT=$((PORT + 10000))
+  export RABBITMQ_CONF_ENV_FILE=$DIR/rabbitmq-env.conf
+  export RABBITMQ_CONFIG_FILE=$DIR/rabbitmq.conf
+  export RABBITMQ_ADVANCED_CONFIG_FILE=$DIR/advanced.config
+  export RABBITMQ_ENABLED_PLUGINS_FILE=$DIR/enabled_plugins
+  export RABBITMQ_MNESIA_BASE=$DIR/mnesia
+  export RABBITMQ_LOG_BASE=$DIR/log
+  export RABBITMQ_PID_FILE=$DIR/rabbitmq.pid
+  export ERL_EPMD_ADDRESS=127.0.0.1
+}
+
+running() {
+  [ -f "$DIR/rabbitmq.pid" ] && kill -0 "$(cat "$DIR/rabbitmq.pid")" 2>/dev/null
+}
+
+# The AMQP port answers the protocol header (the broker is ready, not only
+# listening).
+amqp_ready() {
+  python3 - "$PORT" <<'PY'
+import socket, sys
+try:
+    s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=2)
+    s.sendall(b"AMQP\x00\x00\x09\x01")
+    sys.exit(0 if s.recv(1) == b"\x01" else 1)
+except OSError:
+    sys.exit(1)
+PY
+}
+
+mkdir -p "$RUN_DIR"
+exec 9>"$RUN_DIR/rabbitmq.lock"
+flock 9
+
+case "${1:-}" in
+  start)
+    install_if_missing
+    if running && amqp_ready; then exit 0; fi
+    mkdir -p "$DIR/log" "$DIR/mnesia"
+    node_env
+    : >"$DIR/rabbitmq-env.conf"
+    echo "[]." >"$DIR/enabled_plugins"
+    echo "[]." >"$DIR/advanced.config"
+    cat >"$DIR/rabbitmq.conf" <<EOF
+listeners.tcp.default = 127.0.0.1:$PORT
+loopback_users = none
+load_definitions = $ROOT/scripts/rabbitmq-definitions.json
+disk_free_limit.absolute = 50MB
+log.console = false
+log.file.level = info
+# Small, so that a test can exceed it with one row.
+max_message_size = 1048576
+EOF
+    nohup "$BIN/rabbitmq-server" >"$DIR/server.log" 2>&1 9>&- &
+    echo $! >"$DIR/launcher.pid"
+    for _ in $(seq 1 600); do
+      if amqp_ready; then exit 0; fi
+      sleep 0.1
+    done
+    echo "rabbitmq did not answer on 127.0.0.1:$PORT; see $DIR/server.log and $DIR/log" >&2
+    exit 1
+    ;;
+  stop)
+    node_env
+    if running; then
+      pid=$(cat "$DIR/rabbitmq.pid")
+      kill "$pid" 2>/dev/null || true
+      for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -9 "$pid" 2>/dev/null || true
+    fi
+    ;;
+  status)
+    running && amqp_ready && echo "rabbitmq running on 127.0.0.1:$PORT" || { echo "rabbitmq not running"; exit 1; }
+    ;;
+  ctl)
+    shift
+    node_env
+    exec "$BIN/rabbitmqctl" -n "$RABBITMQ_NODENAME" "$@"
+    ;;
+  *)
+    echo "usage: $0 start|stop|status|ctl ARGS..." >&2
+    exit 2
+    ;;
+esac
