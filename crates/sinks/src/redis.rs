@@ -177,9 +177,11 @@ impl Wire for RedisWire {
                 match read_reply(&mut conn, &mut self.line).map_err(io_fault)? {
                     None => {}
                     Some(e) if is_transient(&e) => return Err(Fault::Transient(e)),
-                    Some(e) => return Err(Fault::Definite(format!(
+                    Some(e) => {
+                        return Err(Fault::Definite(format!(
                         "the server refused the connection setup (redis_auth, redis_database): {e}"
-                    ))),
+                    )))
+                    }
                 }
             }
         }

@@ -30,8 +30,13 @@ pub async fn create_tables(c: &mut mysql_async::Conn, db: &str) {
 
 /// Applies sluice's output for `db` in order, keyed by primary key `id`.
 pub fn apply(out: &Path, db: &str) -> Copy {
+    apply_rows(&super::read_lines(out), db)
+}
+
+/// Applies rows (as a consumer received them, in order) for `db`.
+pub fn apply_rows(rows: &[Value], db: &str) -> Copy {
     let mut copy = Copy::new();
-    for v in super::read_lines(out) {
+    for v in rows {
         if v["database"] != db {
             continue;
         }
@@ -165,10 +170,20 @@ pub fn workload(port: u16, db: &str, first_id: i64, max_rows: u64, stop: Arc<Ato
 /// Waits up to `timeout` for the replayed output to equal the source; on
 /// failure describes the difference.
 pub fn converges(out: &Path, db: &str, expected: &Copy, timeout: Duration) -> Result<(), String> {
-    if super::wait_for(timeout, || &apply(out, db) == expected) {
+    converges_with(|| super::read_lines(out), db, expected, timeout)
+}
+
+/// `converges` for rows read back from a broker by `rows`.
+pub fn converges_with(
+    mut rows: impl FnMut() -> Vec<Value>,
+    db: &str,
+    expected: &Copy,
+    timeout: Duration,
+) -> Result<(), String> {
+    if super::wait_for(timeout, || &apply_rows(&rows(), db) == expected) {
         return Ok(());
     }
-    let got = apply(out, db);
+    let got = apply_rows(&rows(), db);
     let mut report = String::new();
     for t in ["a", "b"] {
         let (g, e) = (
