@@ -60,6 +60,8 @@ struct Context {
     /// When each kind of client error was last logged: librdkafka repeats
     /// them every few milliseconds while brokers are down.
     logged: Mutex<HashMap<String, Instant>>,
+    /// `kafka.debug` is set: librdkafka's debug lines are logged too.
+    debug: bool,
 }
 
 /// A repeated client error is logged at most this often.
@@ -89,6 +91,8 @@ impl ClientContext for Context {
         ) && self.should_log(fac)
         {
             tracing::warn!(facility = fac, "kafka client: {message}");
+        } else if self.debug {
+            tracing::info!(facility = fac, "kafka client: {message}");
         }
     }
 
@@ -175,6 +179,7 @@ impl KafkaSink {
             failures: Mutex::new(Vec::new()),
             stats: stats.clone(),
             logged: Mutex::new(HashMap::new()),
+            debug: opts.client.iter().any(|(k, _)| k == "debug"),
         };
         let producer: ThreadedProducer<Context> =
             cfg.create_with_context(context).map_err(|e| {
@@ -432,10 +437,13 @@ impl Sink for KafkaSink {
                 if is_definite(&f.error) {
                     self.refused(&f.error, &f.pending)?;
                 } else {
-                    return Err(err(format!(
-                        "a row of {}.{} for topic '{}' was not delivered: {} (after librdkafka's retries, kafka.message.timeout.ms)",
-                        f.pending.route.database, f.pending.route.table, f.pending.route.topic, f.error
-                    )));
+                    return Err(SinkError::Unconfirmed {
+                        producer: "kafka",
+                        message: format!(
+                            "a row of {}.{} for topic '{}' was not delivered: {} (after librdkafka's retries, kafka.message.timeout.ms)",
+                            f.pending.route.database, f.pending.route.table, f.pending.route.topic, f.error
+                        ),
+                    });
                 }
             }
             if self.producer.in_flight_count() == 0 {
@@ -444,11 +452,11 @@ impl Sink for KafkaSink {
             if self.abort.load(Relaxed) {
                 // Replaced: what is not acknowledged is dropped here and
                 // read again from the stored position by the next producer.
+                let unacknowledged = self.producer.in_flight_count();
                 self.producer
                     .purge(rdkafka::producer::PurgeConfig::default().queue().inflight());
                 return Err(err(format!(
-                    "abandoned with {} messages unacknowledged (producer replaced)",
-                    self.producer.in_flight_count()
+                    "abandoned with {unacknowledged} messages unacknowledged (producer replaced)"
                 )));
             }
         }

@@ -63,6 +63,14 @@ pub enum SinkError {
         producer: &'static str,
         message: String,
     },
+    /// Deliveries not confirmed although the producer retried for as long
+    /// as it was told to (e.g. `kafka.message.timeout.ms`): a new producer,
+    /// streaming again from the stored position, may well succeed.
+    #[error("{producer} producer: {message}")]
+    Unconfirmed {
+        producer: &'static str,
+        message: String,
+    },
     #[error("{producer} producer: {source}")]
     Io {
         producer: &'static str,

@@ -370,7 +370,9 @@ pub fn run(cfg: Config, reload: Reload) -> anyhow::Result<()> {
     tracing::info!(address = %http.address, "http endpoint listening");
     let http_address = http.address.clone();
     rt.spawn(http.serve(telemetry.clone()));
+    let mut rebuilds_in_a_row = 0u32;
     let result = loop {
+        let began = Instant::now();
         let ended = match cfg.ha.clone() {
             None => stream(
                 &rt,
@@ -410,6 +412,34 @@ pub fn run(cfg: Config, reload: Reload) -> anyhow::Result<()> {
                     }
                 }
             }
+            Err(e) if is_unconfirmed_delivery(&e) => {
+                // Nothing after the stored position counts as delivered: a
+                // new producer streams it again. Repeated failures back off.
+                telemetry.producer_rebuilds.fetch_add(1, Relaxed);
+                if began.elapsed() > Duration::from_secs(60) {
+                    rebuilds_in_a_row = 0;
+                }
+                rebuilds_in_a_row += 1;
+                let wait = Duration::from_secs(1 << rebuilds_in_a_row.min(5));
+                tracing::warn!(error = %format!("{e:#}"), wait_s = wait.as_secs(),
+                    "deliveries not confirmed; rebuilding the producer and streaming again from the stored position");
+                let stop = rt.block_on(async {
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => None,
+                        sig = signals.recv() => Some(sig),
+                    }
+                });
+                match stop {
+                    Some(Signal::Stop) => break Ok(()),
+                    Some(Signal::Reload) => match reload() {
+                        Ok(new) => cfg = new,
+                        Err(e) => {
+                            tracing::error!(error = %e, "SIGHUP: the configuration is invalid; keeping the previous one")
+                        }
+                    },
+                    None => {}
+                }
+            }
             other => break other.map(|_| ()),
         }
     };
@@ -419,6 +449,22 @@ pub fn run(cfg: Config, reload: Reload) -> anyhow::Result<()> {
     }
     rt.shutdown_timeout(Duration::from_secs(1));
     result
+}
+
+/// A producer that retried as long as it was told and still has
+/// unconfirmed deliveries: worth a new producer, not an exit.
+fn is_unconfirmed_delivery(e: &anyhow::Error) -> bool {
+    use sluice_pipeline::PipelineError;
+    use sluice_sinks::SinkError;
+    e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<SinkError>(),
+            Some(SinkError::Unconfirmed { .. })
+        ) || matches!(
+            c.downcast_ref::<PipelineError>(),
+            Some(PipelineError::Sink(SinkError::Unconfirmed { .. }))
+        )
+    })
 }
 
 /// With --ha: stand by until elected, lead until the term is lost, stand by

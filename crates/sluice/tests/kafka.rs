@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::proxy;
 use common::*;
 use mysql_async::prelude::Queryable;
 use rdkafka::config::ClientConfig;
@@ -306,24 +307,72 @@ fn a_refused_row_stops_progress_unless_a_dead_letter_topic_is_set() {
 /// delivered; the config file names the new one and sluice gets SIGHUP. The
 /// producer is rebuilt without a process restart, the undelivered rows are
 /// read again from the stored position and delivered: every row arrives.
-#[test]
-fn sighup_moves_the_producer_to_new_endpoints_without_losing_a_row() {
-    let (port_a, port_b) = (23393u16, 23394u16);
-    let broker = |port: u16, args: &[&str]| {
-        let st = Command::new(repo_root().join("scripts/kafka.sh"))
-            .args(args)
-            .env("SLUICE_KAFKA_PORT", port.to_string())
-            .stdout(Stdio::null())
-            .status()
-            .expect("run scripts/kafka.sh");
-        assert!(st.success(), "scripts/kafka.sh {args:?} on {port} failed");
-    };
-    let pid = std::process::id();
-    let topic = format!("hup_{pid}");
-    let db = format!("khup{pid}");
-    broker(port_a, &["start"]);
-    broker(port_a, &["topic", &topic, "1"]);
-    let rt = runtime();
+/// `scripts/kafka.sh ARGS` for a broker on `port`, advertising
+/// `advertised` (default: its own address).
+fn broker(port: u16, args: &[&str], advertised: Option<u16>) {
+    let mut cmd = Command::new(repo_root().join("scripts/kafka.sh"));
+    cmd.args(args).env("SLUICE_KAFKA_PORT", port.to_string());
+    if let Some(a) = advertised {
+        cmd.env("SLUICE_KAFKA_ADVERTISED", format!("127.0.0.1:{a}"));
+    }
+    let st = cmd
+        .stdout(Stdio::null())
+        .status()
+        .expect("run scripts/kafka.sh");
+    assert!(st.success(), "scripts/kafka.sh {args:?} on {port} failed");
+}
+
+/// Ids of table t on partition 0 of `topic` at `bootstrap`, until `done`
+/// holds (or `limit` passes).
+fn consume_ids(
+    bootstrap: &str,
+    topic: &str,
+    limit: Duration,
+    done: &dyn Fn(&[i64]) -> bool,
+) -> Vec<i64> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", format!("ids-{}", std::process::id()))
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, rdkafka::Offset::Beginning)
+        .unwrap();
+    consumer.assign(&tpl).expect("assign");
+    let mut ids = Vec::new();
+    let start = Instant::now();
+    while !done(&ids) && start.elapsed() < limit {
+        if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
+            let v: Value = serde_json::from_slice(m.payload().unwrap_or_default()).unwrap();
+            if let Some(id) = v["data"]["id"].as_i64().filter(|_| v["table"] == "t") {
+                if !ids.contains(&id) {
+                    ids.push(id);
+                }
+            }
+        }
+    }
+    ids
+}
+
+fn insert_ids(rt: &tokio::runtime::Runtime, db: &str, ids: std::ops::RangeInclusive<i64>) {
+    rt.block_on(async {
+        let mut c = root_conn().await;
+        for id in ids {
+            c.query_drop(format!("INSERT INTO {db}.t VALUES ({id})"))
+                .await
+                .unwrap();
+        }
+    })
+}
+
+/// `done` for `consume_ids`: every id of from..=to seen.
+fn all_ids(from: i64, to: i64) -> impl Fn(&[i64]) -> bool {
+    move |ids: &[i64]| (from..=to).all(|i| ids.contains(&i))
+}
+
+/// Creates `db` with a table `t (id INT PRIMARY KEY)`.
+fn create_id_table(rt: &tokio::runtime::Runtime, db: &str) {
     rt.block_on(async {
         let mut c = root_conn().await;
         c.query_drop(format!("CREATE DATABASE {db}")).await.unwrap();
@@ -331,6 +380,58 @@ fn sighup_moves_the_producer_to_new_endpoints_without_losing_a_row() {
             .await
             .unwrap();
     });
+}
+
+/// Inserts probe rows until one shows up at `bootstrap`: sluice streams.
+fn until_ids_stream(rt: &tokio::runtime::Runtime, db: &str, bootstrap: &str, topic: &str) -> bool {
+    let mut probe = 1_000_000i64;
+    wait_for(Duration::from_secs(30), || {
+        probe += 1;
+        insert_ids(rt, db, probe..=probe);
+        !consume_ids(bootstrap, topic, Duration::from_secs(2), &|ids| {
+            !ids.is_empty()
+        })
+        .is_empty()
+    })
+}
+
+fn kafka_sluice(
+    bootstrap_or_config: String,
+    topic: &str,
+    http: u16,
+    extra: &[&str],
+) -> std::process::Child {
+    let port = ensure_mariadb();
+    Command::new(sluice_bin())
+        .args([
+            "--host=127.0.0.1".to_string(),
+            format!("--port={port}"),
+            "--user=sluice".into(),
+            "--password=sluice".into(),
+            "--producer=kafka".into(),
+            bootstrap_or_config,
+            format!("--kafka_topic={topic}"),
+            format!("--http_port={http}"),
+            unique_server_id(),
+            unique_client_id(),
+        ])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn sluice")
+}
+
+#[test]
+fn sighup_moves_the_producer_to_new_endpoints_without_losing_a_row() {
+    let (port_a, port_b) = (23393u16, 23394u16);
+    let pid = std::process::id();
+    let topic = format!("hup_{pid}");
+    let db = format!("khup{pid}");
+    broker(port_a, &["start"], None);
+    broker(port_a, &["topic", &topic, "1"], None);
+    let rt = runtime();
+    create_id_table(&rt, &db);
     let dir = tempfile::tempdir().unwrap();
     let props = dir.path().join("sluice.properties");
     std::fs::write(
@@ -339,95 +440,43 @@ fn sighup_moves_the_producer_to_new_endpoints_without_losing_a_row() {
     )
     .unwrap();
     let http = free_port();
-    let port = ensure_mariadb();
-    let mut child = Command::new(sluice_bin())
-        .args([
-            "--host=127.0.0.1".to_string(),
-            format!("--port={port}"),
-            "--user=sluice".into(),
-            "--password=sluice".into(),
-            "--producer=kafka".into(),
-            format!("--config={}", props.display()),
-            format!("--kafka_topic={topic}"),
-            format!("--http_port={http}"),
-            unique_server_id(),
-            unique_client_id(),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn sluice");
-    // Ids of table t on the broker at `port`, until `done` holds (or 60 s).
-    let consume_ids = |port: u16, limit: Duration, done: &dyn Fn(&[i64]) -> bool| -> Vec<i64> {
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", format!("127.0.0.1:{port}"))
-            .set("group.id", format!("hup-{pid}"))
-            .set("enable.auto.commit", "false")
-            .create()
-            .expect("consumer");
-        let mut tpl = TopicPartitionList::new();
-        tpl.add_partition_offset(&topic, 0, rdkafka::Offset::Beginning)
-            .unwrap();
-        consumer.assign(&tpl).expect("assign");
-        let mut ids = Vec::new();
-        let start = Instant::now();
-        while !done(&ids) && start.elapsed() < limit {
-            if let Some(Ok(m)) = consumer.poll(Duration::from_millis(200)) {
-                let v: Value = serde_json::from_slice(m.payload().unwrap_or_default()).unwrap();
-                if let Some(id) = v["data"]["id"].as_i64().filter(|_| v["table"] == "t") {
-                    if !ids.contains(&id) {
-                        ids.push(id);
-                    }
-                }
-            }
-        }
-        ids
-    };
-    let insert = |ids: std::ops::RangeInclusive<i64>| {
-        rt.block_on(async {
-            let mut c = root_conn().await;
-            for id in ids {
-                c.query_drop(format!("INSERT INTO {db}.t VALUES ({id})"))
-                    .await
-                    .unwrap();
-            }
-        })
-    };
-    // Streaming once a row written after the start arrives.
-    let mut probe = 1_000_000i64;
-    let streaming = wait_for(Duration::from_secs(30), || {
-        probe += 1;
-        insert(probe..=probe);
-        !consume_ids(port_a, Duration::from_secs(2), &|ids| !ids.is_empty()).is_empty()
-    });
-    assert!(streaming, "sluice did not start streaming");
-    insert(1..=100);
-    let all = |from: i64, to: i64| move |ids: &[i64]| (from..=to).all(|i| ids.contains(&i));
-    let mut seen = consume_ids(port_a, Duration::from_secs(60), &all(1, 100));
+    let mut child = kafka_sluice(format!("--config={}", props.display()), &topic, http, &[]);
+    let (at_a, at_b) = (format!("127.0.0.1:{port_a}"), format!("127.0.0.1:{port_b}"));
+    assert!(
+        until_ids_stream(&rt, &db, &at_a, &topic),
+        "sluice did not start streaming"
+    );
+    insert_ids(&rt, &db, 1..=100);
+    let mut seen = consume_ids(&at_a, &topic, Duration::from_secs(60), &all_ids(1, 100));
     assert!(
         (1..=100).all(|i| seen.contains(&i)),
         "phase 1 not delivered to the first broker"
     );
 
     // The broker goes away; rows keep coming; a new broker elsewhere.
-    broker(port_a, &["stop"]);
-    insert(101..=200);
-    broker(port_b, &["start"]);
-    broker(port_b, &["topic", &topic, "1"]);
+    broker(port_a, &["stop"], None);
+    insert_ids(&rt, &db, 101..=200);
+    broker(port_b, &["start"], None);
+    broker(port_b, &["topic", &topic, "1"], None);
     std::fs::write(
         &props,
         format!("kafka.bootstrap.servers=127.0.0.1:{port_b}\n"),
     )
     .unwrap();
     unsafe_kill(child.id(), 1); // SIGHUP
-    seen.extend(consume_ids(port_b, Duration::from_secs(60), &all(101, 200)));
+    seen.extend(consume_ids(
+        &at_b,
+        &topic,
+        Duration::from_secs(60),
+        &all_ids(101, 200),
+    ));
     let still_running = matches!(child.try_wait(), Ok(None));
     let metrics = http_get(http, "/metrics")
         .map(|(_, b)| b)
         .unwrap_or_default();
     let out = stop(child);
     let log = String::from_utf8_lossy(&out.stderr);
-    broker(port_b, &["stop"]);
+    broker(port_b, &["stop"], None);
     assert!(still_running, "sluice exited:\n{log}");
     let missing: Vec<i64> = (1..=200).filter(|i| !seen.contains(i)).collect();
     assert!(missing.is_empty(), "rows lost: {missing:?}\n{log}");
@@ -435,6 +484,158 @@ fn sighup_moves_the_producer_to_new_endpoints_without_losing_a_row() {
         metrics.contains("sluice_producer_rebuilds_total 1"),
         "{metrics}"
     );
+    rt.block_on(async {
+        let mut c = root_conn().await;
+        c.query_drop(format!("DROP DATABASE {db}")).await.unwrap();
+    });
+}
+
+/// Deliverable 4a: every broker is replaced by one on a new address, and
+/// the bootstrap name (a forwarder here, as a DNS name or a load balancer
+/// would be) now leads to it. librdkafka finds the cluster again by
+/// itself (re-bootstrap): no SIGHUP, no restart, no row lost.
+///
+/// The test's replacement broker is a new, empty cluster (tansu keeps its
+/// data in memory), which does not know the idempotent producer's id: the
+/// in-flight rows then time out (`kafka.message.timeout.ms`, short here)
+/// and sluice builds a new producer and sends them again from the stored
+/// position, still without a restart. A cluster that only moves keeps the
+/// producer's state and needs neither.
+#[test]
+fn brokers_on_new_addresses_behind_the_bootstrap_name_are_found_again() {
+    let (port_a, port_b) = (23396u16, 23397u16);
+    let pid = std::process::id();
+    let topic = format!("move_{pid}");
+    let db = format!("kmove{pid}");
+    broker(port_a, &["start"], None);
+    broker(port_a, &["topic", &topic, "1"], None);
+    let bootstrap = proxy::Proxy::start(port_a);
+    let rt = runtime();
+    create_id_table(&rt, &db);
+    let http = free_port();
+    let mut child = kafka_sluice(
+        format!("--kafka.bootstrap.servers=127.0.0.1:{}", bootstrap.port),
+        &topic,
+        http,
+        &["--kafka.message.timeout.ms=15000"],
+    );
+    let (at_a, at_b) = (format!("127.0.0.1:{port_a}"), format!("127.0.0.1:{port_b}"));
+    assert!(
+        until_ids_stream(&rt, &db, &at_a, &topic),
+        "sluice did not start streaming"
+    );
+    insert_ids(&rt, &db, 1..=100);
+    let mut seen = consume_ids(&at_a, &topic, Duration::from_secs(60), &all_ids(1, 100));
+    assert!(
+        (1..=100).all(|i| seen.contains(&i)),
+        "phase 1 not delivered"
+    );
+
+    // The only broker goes; rows keep coming; its successor listens (and
+    // advertises) elsewhere, reachable under the bootstrap name.
+    broker(port_a, &["stop"], None);
+    insert_ids(&rt, &db, 101..=200);
+    broker(port_b, &["start"], None);
+    broker(port_b, &["topic", &topic, "1"], None);
+    bootstrap.switch_to(port_b);
+    let moved = Instant::now();
+    seen.extend(consume_ids(
+        &at_b,
+        &topic,
+        Duration::from_secs(120),
+        &all_ids(101, 200),
+    ));
+    let took = moved.elapsed();
+    let still_running = matches!(child.try_wait(), Ok(None));
+    let metrics = http_get(http, "/metrics")
+        .map(|(_, b)| b)
+        .unwrap_or_default();
+    let out = stop(child);
+    let log = String::from_utf8_lossy(&out.stderr);
+    broker(port_b, &["stop"], None);
+    assert!(still_running, "sluice exited:\n{log}");
+    let missing: Vec<i64> = (1..=200).filter(|i| !seen.contains(i)).collect();
+    assert!(missing.is_empty(), "rows lost: {missing:?}\n{log}");
+    let rebuilds = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("sluice_producer_rebuilds_total "))
+        .unwrap_or("?")
+        .to_string();
+    eprintln!(
+        "delivery resumed {took:?} after the bootstrap name moved ({rebuilds} producer rebuilds)"
+    );
+    rt.block_on(async {
+        let mut c = root_conn().await;
+        c.query_drop(format!("DROP DATABASE {db}")).await.unwrap();
+    });
+}
+
+/// Deliverable 4c: every broker unreachable for 60 s (connections refused
+/// at their advertised address), then back: delivery resumes by itself
+/// and every row written meanwhile arrives.
+#[test]
+fn brokers_down_for_a_minute_then_back_resume_by_themselves() {
+    let port = 23398u16;
+    let pid = std::process::id();
+    let topic = format!("down_{pid}");
+    let db = format!("kdown{pid}");
+    // The broker is reached only through its advertised address: a
+    // forwarder that the test closes and opens again.
+    let path = proxy::Proxy::start(port);
+    broker(port, &["start"], Some(path.port));
+    broker(port, &["topic", &topic, "1"], Some(path.port));
+    let rt = runtime();
+    create_id_table(&rt, &db);
+    let http = free_port();
+    let at = format!("127.0.0.1:{}", path.port);
+    let mut child = kafka_sluice(format!("--kafka.bootstrap.servers={at}"), &topic, http, &[]);
+    assert!(
+        until_ids_stream(&rt, &db, &at, &topic),
+        "sluice did not start streaming"
+    );
+    insert_ids(&rt, &db, 1..=100);
+    let mut seen = consume_ids(&at, &topic, Duration::from_secs(60), &all_ids(1, 100));
+    assert!(
+        (1..=100).all(|i| seen.contains(&i)),
+        "phase 1 not delivered"
+    );
+
+    path.switch_to(free_port()); // nothing listens there: refused
+    insert_ids(&rt, &db, 101..=200);
+    std::thread::sleep(Duration::from_secs(60));
+    let during = http_get(http, "/metrics")
+        .map(|(_, b)| b)
+        .unwrap_or_default();
+    path.switch_to(port);
+    let back = Instant::now();
+    seen.extend(consume_ids(
+        &at,
+        &topic,
+        Duration::from_secs(90),
+        &all_ids(101, 200),
+    ));
+    let took = back.elapsed();
+    let still_running = matches!(child.try_wait(), Ok(None));
+    let out = stop(child);
+    let log = String::from_utf8_lossy(&out.stderr);
+    broker(port, &["stop"], None);
+    assert!(still_running, "sluice exited:\n{log}");
+    let missing: Vec<i64> = (1..=200).filter(|i| !seen.contains(i)).collect();
+    assert!(missing.is_empty(), "rows lost: {missing:?}\n{log}");
+    // While the brokers were away, what was sent was not counted as
+    // delivered (the processor waits on the first unacknowledged batch).
+    let counter = |name: &str| {
+        during
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    assert!(
+        counter("sluice_producer_messages_acked_total")
+            < counter("sluice_producer_messages_sent_total"),
+        "acknowledged while down?\n{during}"
+    );
+    eprintln!("delivery resumed {took:?} after the brokers came back");
     rt.block_on(async {
         let mut c = root_conn().await;
         c.query_drop(format!("DROP DATABASE {db}")).await.unwrap();
