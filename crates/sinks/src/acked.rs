@@ -441,3 +441,242 @@ impl<W: Wire> Sink for AckedSink<W> {
         Some(self.abort.clone())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::PrimaryKey;
+
+    type Respond = Box<dyn FnMut(&Batch) -> Result<Vec<(usize, String)>, Fault> + Send>;
+
+    /// A wire whose answers a test scripts; it records every batch as
+    /// (destination, payload) pairs.
+    struct Scripted {
+        respond: Respond,
+        delivered: Arc<std::sync::Mutex<Vec<Vec<(String, String)>>>>,
+        connected: bool,
+    }
+
+    impl Wire for Scripted {
+        const NAME: &'static str = "scripted";
+        fn endpoint(&self) -> String {
+            "test".into()
+        }
+        fn is_connected(&self) -> bool {
+            self.connected
+        }
+        fn connect(&mut self, _: &Arc<AtomicBool>) -> Result<(), Fault> {
+            self.connected = true;
+            Ok(())
+        }
+        fn disconnect(&mut self) {
+            self.connected = false;
+        }
+        fn deliver(
+            &mut self,
+            batch: &Batch,
+            refused: &mut Vec<(usize, String)>,
+        ) -> Result<(), Fault> {
+            let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+            self.delivered.lock().unwrap().push(
+                batch
+                    .items
+                    .iter()
+                    .map(|i| (text(batch.dest(i)), text(batch.payload(i))))
+                    .collect(),
+            );
+            refused.extend((self.respond)(batch)?);
+            Ok(())
+        }
+    }
+
+    type Delivered = Arc<std::sync::Mutex<Vec<Vec<(String, String)>>>>;
+
+    fn sink(
+        refusal: Refusal,
+        respond: Respond,
+    ) -> (AckedSink<Scripted>, Delivered, Arc<ProducerStats>) {
+        let delivered = Delivered::default();
+        let stats = Arc::new(ProducerStats::default());
+        let wire = Scripted {
+            respond,
+            delivered: delivered.clone(),
+            connected: false,
+        };
+        let opts = AckedOptions {
+            template: "%{database}.%{table}".into(),
+            render: route::render_template,
+            refusal,
+        };
+        (AckedSink::new(wire, opts, stats.clone()), delivered, stats)
+    }
+
+    fn send_rows(s: &mut AckedSink<Scripted>, ids: &[i64]) {
+        let cols = ["id".to_string()];
+        for id in ids {
+            let json = format!("{{\"id\":{id}}}");
+            let values = format!("[{id}]");
+            let msg = Message {
+                json: json.as_bytes(),
+                database: "d",
+                table: "t",
+                kind: "insert",
+                primary_key: Some(PrimaryKey {
+                    columns: &cols,
+                    values_json: values.as_bytes(),
+                }),
+                partition_values: None,
+                xid: None,
+            };
+            s.send(&msg).unwrap();
+        }
+    }
+
+    fn count(c: &std::sync::atomic::AtomicU64) -> u64 {
+        c.load(Relaxed)
+    }
+
+    #[test]
+    fn a_transient_fault_sends_the_whole_batch_again() {
+        let mut calls = 0;
+        let (mut s, delivered, stats) = sink(
+            Refusal::Stop,
+            Box::new(move |_| {
+                calls += 1;
+                if calls == 1 {
+                    Err(Fault::Transient("connection reset".into()))
+                } else {
+                    Ok(vec![])
+                }
+            }),
+        );
+        send_rows(&mut s, &[1, 2, 3]);
+        s.flush().unwrap();
+        let d = delivered.lock().unwrap();
+        assert_eq!(d.len(), 2);
+        assert_eq!(d[0], d[1]);
+        assert_eq!(d[1].len(), 3);
+        assert_eq!(d[1][0], ("d.t".to_string(), "{\"id\":1}".to_string()));
+        assert_eq!((count(&stats.acked), count(&stats.retried)), (3, 1));
+        drop(d);
+        // Delivered means gone: the next flush sends nothing again.
+        s.flush().unwrap();
+        assert_eq!(delivered.lock().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_refused_row_stops_by_default_and_nothing_counts_as_delivered() {
+        let (mut s, _, stats) = sink(
+            Refusal::Stop,
+            Box::new(|_| Ok(vec![(1, "too large".into())])),
+        );
+        send_rows(&mut s, &[1, 2, 3]);
+        let e = s.flush().unwrap_err().to_string();
+        assert!(
+            e.contains("'d.t' refused a row of d.t for good: too large"),
+            "{e}"
+        );
+        assert!(
+            e.contains("--dead_letter_topic") && e.contains("--ignore_producer_error"),
+            "{e}"
+        );
+        assert_eq!(count(&stats.failed), 1);
+        // The batch is kept: a later flush would deliver it again.
+        assert_eq!(s.batch.len(), 3);
+    }
+
+    #[test]
+    fn a_refused_row_goes_to_the_dead_letter_destination() {
+        let (mut s, delivered, stats) = sink(
+            Refusal::DeadLetter("dlq".into()),
+            Box::new(|b: &Batch| {
+                Ok(if b.len() == 3 {
+                    vec![(1, "too large".into())]
+                } else {
+                    vec![]
+                })
+            }),
+        );
+        send_rows(&mut s, &[1, 2, 3]);
+        s.flush().unwrap();
+        let d = delivered.lock().unwrap();
+        assert_eq!(d.len(), 2);
+        assert_eq!(d[1].len(), 1);
+        assert_eq!(d[1][0].0, "dlq");
+        let letter: serde_json::Value = serde_json::from_str(&d[1][0].1).unwrap();
+        assert_eq!(
+            letter,
+            serde_json::json!({"database": "d", "table": "t", "reason": "too large", "data": {"id": 2}})
+        );
+        assert_eq!((count(&stats.acked), count(&stats.dead_lettered)), (3, 1));
+    }
+
+    #[test]
+    fn a_refused_row_is_dropped_and_counted_when_asked() {
+        let (mut s, delivered, stats) =
+            sink(Refusal::Drop, Box::new(|_| Ok(vec![(0, "no".into())])));
+        send_rows(&mut s, &[1, 2]);
+        s.flush().unwrap();
+        assert_eq!(delivered.lock().unwrap().len(), 1);
+        assert_eq!((count(&stats.acked), count(&stats.dropped)), (1, 1));
+    }
+
+    #[test]
+    fn an_unattributed_refusal_is_narrowed_to_its_message() {
+        // The broker refuses any batch holding id 2, without saying which.
+        let (mut s, delivered, stats) = sink(
+            Refusal::Drop,
+            Box::new(|b: &Batch| {
+                if b.items.iter().any(|i| b.payload(i) == b"{\"id\":2}") {
+                    Err(Fault::Unattributed("channel closed".into()))
+                } else {
+                    Ok(vec![])
+                }
+            }),
+        );
+        send_rows(&mut s, &[1, 2, 3]);
+        s.flush().unwrap();
+        let d = delivered.lock().unwrap();
+        let sizes: Vec<usize> = d.iter().map(Vec::len).collect();
+        assert_eq!(sizes, vec![3, 1, 1, 1]);
+        assert_eq!((count(&stats.acked), count(&stats.dropped)), (2, 1));
+    }
+
+    #[test]
+    fn a_definite_fault_stops_without_retrying() {
+        let (mut s, delivered, stats) = sink(
+            Refusal::Drop,
+            Box::new(|_| Err(Fault::Definite("bad login".into()))),
+        );
+        send_rows(&mut s, &[1]);
+        let e = s.flush().unwrap_err().to_string();
+        assert!(
+            e.contains("bad login") && e.contains("Progress stops here"),
+            "{e}"
+        );
+        assert_eq!(delivered.lock().unwrap().len(), 1);
+        assert_eq!(count(&stats.retried), 0);
+    }
+
+    #[test]
+    fn an_abandoned_producer_stops_retrying() {
+        let (mut s, _, _) = sink(
+            Refusal::Stop,
+            Box::new(|_| Err(Fault::Transient("refused".into()))),
+        );
+        let abort = s.abort_handle().unwrap();
+        send_rows(&mut s, &[1]);
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            abort.store(true, Relaxed);
+        });
+        let began = Instant::now();
+        let e = s.flush().unwrap_err().to_string();
+        t.join().unwrap();
+        assert!(
+            e.contains("abandoned with 1 messages unacknowledged"),
+            "{e}"
+        );
+        assert!(began.elapsed() < Duration::from_secs(3));
+    }
+}

@@ -265,7 +265,7 @@ fn a_refused_row_stops_progress_unless_a_dead_letter_topic_is_set() {
     // With one: the skeleton goes there and the next row is delivered.
     let child = sluice(&[
         format!("--kafka_topic={topic}"),
-        limit,
+        limit.clone(),
         format!("--dead_letter_topic={dlq}"),
     ]);
     assert!(until_streaming(&rt, &db, &topic));
@@ -297,16 +297,51 @@ fn a_refused_row_stops_progress_unless_a_dead_letter_topic_is_set() {
     assert_eq!(v["table"], "b");
     assert_eq!(v["data"], serde_json::json!({"id": 2}));
     assert!(v["reason"].as_str().is_some_and(|r| !r.is_empty()), "{v}");
+
+    // Told to ignore refusals: the row is dropped, counted, and the next
+    // row is delivered.
+    let http = free_port();
+    let child = sluice(&[
+        format!("--kafka_topic={topic}"),
+        limit,
+        "--ignore_producer_error=true".into(),
+        format!("--http_port={http}"),
+    ]);
+    assert!(until_streaming(&rt, &db, &topic));
+    rt.block_on(async {
+        let mut c = root_conn().await;
+        c.query_drop(format!("INSERT INTO {db}.b VALUES (4, REPEAT('z', 10000))"))
+            .await
+            .unwrap();
+        c.query_drop(format!("INSERT INTO {db}.b VALUES (5, 'small')"))
+            .await
+            .unwrap();
+    });
+    let delivered = wait_for(Duration::from_secs(30), || {
+        consume(&topic, 1, 1000, Duration::from_secs(3))
+            .iter()
+            .any(|(_, _, v)| v["data"]["id"] == 5)
+    });
+    let metrics = http_get(http, "/metrics")
+        .map(|(_, b)| b)
+        .unwrap_or_default();
+    let out = stop(child);
+    assert!(delivered, "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        metrics.contains("sluice_producer_dropped_total 1"),
+        "{metrics}"
+    );
+    assert_eq!(
+        consume(&dlq, 1, 2, Duration::from_secs(3)).len(),
+        1,
+        "dropped, not dead-lettered"
+    );
     rt.block_on(async {
         let mut c = root_conn().await;
         c.query_drop(format!("DROP DATABASE {db}")).await.unwrap();
     });
 }
 
-/// Brokers on new endpoints: the old broker is gone with rows not yet
-/// delivered; the config file names the new one and sluice gets SIGHUP. The
-/// producer is rebuilt without a process restart, the undelivered rows are
-/// read again from the stored position and delivered: every row arrives.
 /// `scripts/kafka.sh ARGS` for a broker on `port`, advertising
 /// `advertised` (default: its own address).
 fn broker(port: u16, args: &[&str], advertised: Option<u16>) {
@@ -395,6 +430,27 @@ fn until_ids_stream(rt: &tokio::runtime::Runtime, db: &str, bootstrap: &str, top
     })
 }
 
+/// Waits until sluice streams to `bootstrap`, then writes ids 1..=100 and
+/// returns them once all are on the broker (phase 1 of the outage tests).
+fn first_hundred_delivered(
+    rt: &tokio::runtime::Runtime,
+    db: &str,
+    bootstrap: &str,
+    topic: &str,
+) -> Vec<i64> {
+    assert!(
+        until_ids_stream(rt, db, bootstrap, topic),
+        "sluice did not start streaming"
+    );
+    insert_ids(rt, db, 1..=100);
+    let seen = consume_ids(bootstrap, topic, Duration::from_secs(60), &all_ids(1, 100));
+    assert!(
+        (1..=100).all(|i| seen.contains(&i)),
+        "phase 1 not delivered to {bootstrap}"
+    );
+    seen
+}
+
 fn kafka_sluice(
     bootstrap_or_config: String,
     topic: &str,
@@ -422,6 +478,10 @@ fn kafka_sluice(
         .expect("spawn sluice")
 }
 
+/// Brokers on new endpoints: the old broker is gone with rows not yet
+/// delivered; the config file names the new one and sluice gets SIGHUP. The
+/// producer is rebuilt without a process restart, the undelivered rows are
+/// read again from the stored position and delivered: every row arrives.
 #[test]
 fn sighup_moves_the_producer_to_new_endpoints_without_losing_a_row() {
     let (port_a, port_b) = (23393u16, 23394u16);
@@ -442,16 +502,7 @@ fn sighup_moves_the_producer_to_new_endpoints_without_losing_a_row() {
     let http = free_port();
     let mut child = kafka_sluice(format!("--config={}", props.display()), &topic, http, &[]);
     let (at_a, at_b) = (format!("127.0.0.1:{port_a}"), format!("127.0.0.1:{port_b}"));
-    assert!(
-        until_ids_stream(&rt, &db, &at_a, &topic),
-        "sluice did not start streaming"
-    );
-    insert_ids(&rt, &db, 1..=100);
-    let mut seen = consume_ids(&at_a, &topic, Duration::from_secs(60), &all_ids(1, 100));
-    assert!(
-        (1..=100).all(|i| seen.contains(&i)),
-        "phase 1 not delivered to the first broker"
-    );
+    let mut seen = first_hundred_delivered(&rt, &db, &at_a, &topic);
 
     // The broker goes away; rows keep coming; a new broker elsewhere.
     broker(port_a, &["stop"], None);
@@ -520,16 +571,7 @@ fn brokers_on_new_addresses_behind_the_bootstrap_name_are_found_again() {
         &["--kafka.message.timeout.ms=15000"],
     );
     let (at_a, at_b) = (format!("127.0.0.1:{port_a}"), format!("127.0.0.1:{port_b}"));
-    assert!(
-        until_ids_stream(&rt, &db, &at_a, &topic),
-        "sluice did not start streaming"
-    );
-    insert_ids(&rt, &db, 1..=100);
-    let mut seen = consume_ids(&at_a, &topic, Duration::from_secs(60), &all_ids(1, 100));
-    assert!(
-        (1..=100).all(|i| seen.contains(&i)),
-        "phase 1 not delivered"
-    );
+    let mut seen = first_hundred_delivered(&rt, &db, &at_a, &topic);
 
     // The only broker goes; rows keep coming; its successor listens (and
     // advertises) elsewhere, reachable under the bootstrap name.
@@ -589,16 +631,7 @@ fn brokers_down_for_a_minute_then_back_resume_by_themselves() {
     let http = free_port();
     let at = format!("127.0.0.1:{}", path.port);
     let mut child = kafka_sluice(format!("--kafka.bootstrap.servers={at}"), &topic, http, &[]);
-    assert!(
-        until_ids_stream(&rt, &db, &at, &topic),
-        "sluice did not start streaming"
-    );
-    insert_ids(&rt, &db, 1..=100);
-    let mut seen = consume_ids(&at, &topic, Duration::from_secs(60), &all_ids(1, 100));
-    assert!(
-        (1..=100).all(|i| seen.contains(&i)),
-        "phase 1 not delivered"
-    );
+    let mut seen = first_hundred_delivered(&rt, &db, &at, &topic);
 
     path.switch_to(free_port()); // nothing listens there: refused
     insert_ids(&rt, &db, 101..=200);

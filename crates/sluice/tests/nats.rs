@@ -364,15 +364,10 @@ fn a_row_over_max_payload_stops_or_is_dead_lettered_or_dropped() {
     nats_script("start");
     let rt = runtime();
     let db = format!("nats_big_{}", std::process::id());
-    sql_at(
+    fresh_database(
         &rt,
-        mysql_port(),
-        &[
-            format!("DROP DATABASE IF EXISTS {db}"),
-            format!("CREATE DATABASE {db}"),
-            format!("CREATE TABLE {db}.m (n INT)"),
-            format!("CREATE TABLE {db}.big (id INT PRIMARY KEY, t MEDIUMTEXT)"),
-        ],
+        &db,
+        &["m (n INT)", "big (id INT PRIMARY KEY, t MEDIUMTEXT)"],
     );
     let mut client = Client::connect();
     client.sub(&format!("{db}.>"));

@@ -205,15 +205,10 @@ fn maxwell_defaults_publish_to_a_fanout_exchange() {
     rabbitmq_script("start");
     let rt = runtime();
     let db = format!("rmqf_{}", std::process::id());
-    sql_at(
+    fresh_database(
         &rt,
-        mysql_port(),
-        &[
-            format!("DROP DATABASE IF EXISTS {db}"),
-            format!("CREATE DATABASE {db}"),
-            format!("CREATE TABLE {db}.m (n INT)"),
-            format!("CREATE TABLE {db}.t (id INT PRIMARY KEY, v VARCHAR(10))"),
-        ],
+        &db,
+        &["m (n INT)", "t (id INT PRIMARY KEY, v VARCHAR(10))"],
     );
     let consumer = Consumer::start("sluice.fanout");
     // Maxwell's defaults but the exchange's name: fanout, not durable,
@@ -266,15 +261,10 @@ fn rejected_options_stop_at_start_and_an_oversized_row_is_refused() {
     rabbitmq_script("start");
     let rt = runtime();
     let db = format!("rmqr_{}", std::process::id());
-    sql_at(
+    fresh_database(
         &rt,
-        mysql_port(),
-        &[
-            format!("DROP DATABASE IF EXISTS {db}"),
-            format!("CREATE DATABASE {db}"),
-            format!("CREATE TABLE {db}.m (n INT)"),
-            format!("CREATE TABLE {db}.big (id INT PRIMARY KEY, t MEDIUMTEXT)"),
-        ],
+        &db,
+        &["m (n INT)", "big (id INT PRIMARY KEY, t MEDIUMTEXT)"],
     );
     let exits = |mut child: Child| -> (Option<i32>, String) {
         let exited = wait_for(Duration::from_secs(30), || {

@@ -74,6 +74,16 @@ pub fn sql_at(rt: &tokio::runtime::Runtime, port: u16, stmts: &[String]) {
     })
 }
 
+/// Creates database `db` afresh with `tables` (`name (columns)` each).
+pub fn fresh_database(rt: &tokio::runtime::Runtime, db: &str, tables: &[&str]) {
+    let mut stmts = vec![
+        format!("DROP DATABASE IF EXISTS {db}"),
+        format!("CREATE DATABASE {db}"),
+    ];
+    stmts.extend(tables.iter().map(|t| format!("CREATE TABLE {db}.{t}")));
+    sql_at(rt, mysql_port(), &stmts);
+}
+
 pub async fn master_position(conn: &mut mysql_async::Conn) -> String {
     let row: mysql_async::Row = conn
         .query_first("SHOW MASTER STATUS")
