@@ -453,7 +453,7 @@ mod tests {
     /// (destination, payload) pairs.
     struct Scripted {
         respond: Respond,
-        delivered: Arc<std::sync::Mutex<Vec<Vec<(String, String)>>>>,
+        delivered: Delivered,
         connected: bool,
     }
 
