@@ -448,7 +448,10 @@ impl Wire for RabbitWire {
             return Ok(());
         }
         self.send_out()?;
+        // Tags are consecutive from `first`: a confirm marks by index, and
+        // a `multiple` one everything from the lowest unconfirmed up.
         let first = self.tags[0].0;
+        let mut lowest = 0usize;
         let mut unconfirmed = self.tags.len();
         let mut nacked = 0;
         while unconfirmed > 0 {
@@ -459,9 +462,13 @@ impl Wire for RabbitWire {
                 BASIC_ACK | BASIC_NACK => {
                     let tag = args.u64().unwrap_or(0);
                     let multiple = args.u8().unwrap_or(0) & 1 == 1;
-                    for t in self.tags.iter_mut() {
-                        let hit = if multiple { t.0 <= tag } else { t.0 == tag };
-                        if hit && !t.2 {
+                    let Some(upto) = tag.checked_sub(first).map(|i| i as usize) else {
+                        continue; // a late confirm of an earlier batch
+                    };
+                    let upto = upto.min(self.tags.len() - 1);
+                    let from = if multiple { lowest } else { upto };
+                    for t in &mut self.tags[from..=upto] {
+                        if !t.2 {
                             t.2 = true;
                             unconfirmed -= 1;
                             if id == BASIC_NACK {
@@ -469,8 +476,8 @@ impl Wire for RabbitWire {
                             }
                         }
                     }
-                    if tag < first {
-                        continue;
+                    while lowest < self.tags.len() && self.tags[lowest].2 {
+                        lowest += 1;
                     }
                 }
                 CHANNEL_CLOSE => {
