@@ -18,11 +18,17 @@ pub const READ_DEADLINE: Duration = Duration::from_secs(15);
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Reads wake up this often to look at the abort flag.
 const POLL: Duration = Duration::from_millis(250);
+/// A connection unused for longer is opened anew before it is used: idle
+/// connections go stale (NATS drops a client that leaves its PINGs
+/// unanswered, load balancers drop quiet TCP connections), and a fresh one
+/// is cheaper than a failed delivery and its retry.
+pub const MAX_IDLE: Duration = Duration::from_secs(60);
 
 pub struct Conn {
     reader: BufReader<TcpStream>,
     abort: Arc<AtomicBool>,
     deadline: Duration,
+    last_used: Instant,
 }
 
 impl Conn {
@@ -39,6 +45,7 @@ impl Conn {
                         reader: BufReader::with_capacity(64 * 1024, s),
                         abort,
                         deadline: READ_DEADLINE,
+                        last_used: Instant::now(),
                     });
                 }
                 Err(e) => last = e,
@@ -53,7 +60,17 @@ impl Conn {
     }
 
     pub fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+        self.last_used = Instant::now();
         self.reader.get_mut().write_all(data)
+    }
+
+    /// Usable without opening a new one (see [`MAX_IDLE`]).
+    pub fn is_fresh(&self) -> bool {
+        self.used_within(MAX_IDLE)
+    }
+
+    fn used_within(&self, limit: Duration) -> bool {
+        self.last_used.elapsed() < limit
     }
 
     /// Waits for at least one byte to be buffered; errors once the deadline
@@ -68,7 +85,10 @@ impl Conn {
                         "the server closed the connection",
                     ))
                 }
-                Ok(_) => return Ok(()),
+                Ok(_) => {
+                    self.last_used = Instant::now();
+                    return Ok(());
+                }
                 Err(e)
                     if matches!(
                         e.kind(),
@@ -129,5 +149,40 @@ impl Conn {
             done += n;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_and_writes_keep_a_connection_fresh_and_reads_have_a_deadline() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let abort = Arc::new(AtomicBool::new(false));
+        let mut c = Conn::open("localhost", port, abort.clone()).unwrap();
+        let (mut server, _) = listener.accept().unwrap();
+        assert!(c.is_fresh());
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(!c.used_within(Duration::from_millis(10)));
+        c.write_all(b"PING\r\n").unwrap();
+        assert!(c.used_within(Duration::from_millis(10)));
+        server.write_all(b"PONG\r\n").unwrap();
+        let mut line = Vec::new();
+        c.read_line(&mut line).unwrap();
+        assert_eq!(line, b"PONG");
+        // A silent peer: the read gives up at the deadline, or at once
+        // when aborted.
+        c.set_deadline(Duration::from_millis(300));
+        let began = Instant::now();
+        let e = c.read_line(&mut line).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+        assert!(began.elapsed() >= Duration::from_millis(300));
+        c.set_deadline(Duration::from_secs(60));
+        abort.store(true, Relaxed);
+        let began = Instant::now();
+        assert!(c.read_line(&mut line).is_err());
+        assert!(began.elapsed() < Duration::from_secs(2));
     }
 }

@@ -325,7 +325,7 @@ impl Wire for NatsWire {
     }
 
     fn is_connected(&self) -> bool {
-        self.conn.is_some()
+        self.conn.as_ref().is_some_and(Conn::is_fresh)
     }
 
     fn connect(&mut self, abort: &Arc<AtomicBool>) -> Result<(), Fault> {

@@ -387,7 +387,7 @@ impl Wire for RabbitWire {
     }
 
     fn is_connected(&self) -> bool {
-        self.conn.is_some()
+        self.conn.as_ref().is_some_and(Conn::is_fresh)
     }
 
     fn connect(&mut self, abort: &Arc<AtomicBool>) -> Result<(), Fault> {
@@ -506,9 +506,18 @@ impl Wire for RabbitWire {
                     )));
                 }
                 CONNECTION_BLOCKED => {
+                    // A resource alarm: the broker holds the publishes until
+                    // it clears. A blocked connection is not a dead one, so
+                    // the read deadline is lifted meanwhile (an abort still
+                    // wakes the wait).
                     let reason = args.short_str().unwrap_or_default();
                     tracing::warn!(server = %self.endpoint(), reason = %reason,
-                        "rabbitmq: the broker blocks publishing (a resource alarm); waiting");
+                        "rabbitmq: the broker blocks publishing (a resource alarm); waiting for it to clear");
+                    self.conn()?.set_deadline(Duration::from_secs(365 * 86_400));
+                }
+                CONNECTION_UNBLOCKED => {
+                    tracing::info!(server = %self.endpoint(), "rabbitmq: the broker unblocked publishing");
+                    self.conn()?.set_deadline(crate::conn::READ_DEADLINE);
                 }
                 _ => {}
             }
