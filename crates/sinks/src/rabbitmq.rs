@@ -11,8 +11,9 @@
 //! new connection (at least once). A channel the broker closes under a
 //! batch (e.g. a message over `max_message_size`) is narrowed down to the
 //! message by sending again one at a time, and that message is refused.
-//! Like Maxwell, messages are not `mandatory`: a row routed to no queue is
-//! accepted and discarded by the broker (bind a queue before streaming).
+//! Like Maxwell, messages are not `mandatory` unless `rabbitmq_mandatory`
+//! is set: then a row routed to no queue comes back (basic.return, named
+//! by its batch index as message-id) and is refused instead of discarded.
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -36,6 +37,9 @@ pub struct RabbitOptions {
     pub declare: bool,
     pub routing_key: String,
     pub persistent: bool,
+    /// Publish `mandatory`: a row the exchange routes to no queue comes
+    /// back (basic.return) and is refused instead of discarded.
+    pub mandatory: bool,
     pub handshake_timeout: Duration,
     pub refusal: Refusal,
 }
@@ -169,6 +173,7 @@ const EXCHANGE_DECLARE_OK: (u16, u16) = (40, 11);
 const CONFIRM_SELECT: (u16, u16) = (85, 10);
 const CONFIRM_SELECT_OK: (u16, u16) = (85, 11);
 const BASIC_PUBLISH: (u16, u16) = (60, 40);
+const BASIC_RETURN: (u16, u16) = (60, 50);
 const BASIC_ACK: (u16, u16) = (60, 80);
 const BASIC_NACK: (u16, u16) = (60, 120);
 const CHANNEL: u16 = 1;
@@ -279,6 +284,37 @@ fn close_reason(args: &mut Cursor<'_>) -> (u16, String) {
     let code = args.u16().unwrap_or(0);
     let text = args.short_str().unwrap_or_default();
     (code, text)
+}
+
+/// The message-id (the batch index) of a returned message's header frame.
+fn returned_index(header: &[u8]) -> Option<usize> {
+    let mut c = Cursor(header);
+    c.take(12)?; // class, weight, body size
+    let flags = c.u16()?;
+    // Properties in flag order, up to message-id (0x0080).
+    for bit in [
+        0x8000u16, 0x4000, 0x2000, 0x1000, 0x0800, 0x0400, 0x0200, 0x0100,
+    ] {
+        if flags & bit == 0 {
+            continue;
+        }
+        match bit {
+            0x2000 => {
+                let n = c.u32()? as usize; // headers table
+                c.take(n)?;
+            }
+            0x1000 | 0x0800 => {
+                c.u8()?;
+            }
+            _ => {
+                c.short_str()?;
+            }
+        }
+    }
+    if flags & 0x0080 == 0 {
+        return None;
+    }
+    c.short_str()?.parse().ok()
 }
 
 fn io_fault(e: std::io::Error) -> Fault {
@@ -411,11 +447,12 @@ impl Wire for RabbitWire {
         self.out.clear();
         self.tags.clear();
         let body_max = self.frame_max - 8;
-        let flags: u16 = if self.opts.persistent {
-            0x8000 | 0x1000
-        } else {
-            0x8000
-        };
+        // content-type, delivery-mode when persistent, and the batch index
+        // as message-id when mandatory (a returned message names itself).
+        let flags: u16 = 0x8000
+            | if self.opts.persistent { 0x1000 } else { 0 }
+            | if self.opts.mandatory { 0x0080 } else { 0 };
+        let mut index = itoa::Buffer::new();
         for (i, item) in batch.items.iter().enumerate() {
             let (key, body) = (batch.dest(item), batch.payload(item));
             if key.len() > 255 {
@@ -429,13 +466,16 @@ impl Wire for RabbitWire {
                 o.u16(0)
                     .short_str(self.opts.exchange.as_bytes())
                     .short_str(key)
-                    .u8(0);
+                    .u8(u8::from(self.opts.mandatory));
             });
             frame(&mut self.out, HEADER, CHANNEL, |o| {
                 o.u16(60).u16(0).u64(body.len() as u64).u16(flags);
                 o.short_str(b"application/json");
                 if self.opts.persistent {
                     o.u8(2);
+                }
+                if self.opts.mandatory {
+                    o.short_str(index.format(i).as_bytes());
                 }
             });
             for chunk in body.chunks(body_max) {
@@ -478,6 +518,32 @@ impl Wire for RabbitWire {
                     }
                     while lowest < self.tags.len() && self.tags[lowest].2 {
                         lowest += 1;
+                    }
+                }
+                BASIC_RETURN => {
+                    // Unroutable: the returned message (its header frame
+                    // follows) carries its batch index as message-id. Its
+                    // confirm comes after, and counts it as answered.
+                    let (code, text) = close_reason(&mut args);
+                    let (kind, _) = self.read_frame()?;
+                    let i = (kind == HEADER)
+                        .then(|| returned_index(&self.frame))
+                        .flatten()
+                        .filter(|&i| i < batch.len());
+                    match i {
+                        Some(i) => refused.push((
+                            i,
+                            format!(
+                                "no queue is bound for routing key '{}' on exchange '{}' ({code} {text}; rabbitmq_mandatory)",
+                                String::from_utf8_lossy(batch.dest(&batch.items[i])),
+                                self.opts.exchange
+                            ),
+                        )),
+                        None => {
+                            return Err(Fault::Unattributed(format!(
+                                "the broker returned a message: {code} {text}"
+                            )))
+                        }
                     }
                 }
                 CHANNEL_CLOSE => {
@@ -639,6 +705,7 @@ mod tests {
             declare: true,
             routing_key: "%db%.%table%".into(),
             persistent: false,
+            mandatory: false,
             handshake_timeout: Duration::from_secs(10),
             refusal: Refusal::Stop,
         }
@@ -676,6 +743,18 @@ mod tests {
         };
         assert_eq!(render_routing_key("%db%.%table%", &m), "shop.orders");
         assert_eq!(render_routing_key("cdc.%db%", &m), "cdc.shop");
+    }
+
+    #[test]
+    fn a_returned_message_names_its_index() {
+        let mut h = Vec::new();
+        h.u16(60).u16(0).u64(5).u16(0x8000 | 0x1000 | 0x0080);
+        h.short_str(b"application/json").u8(2).short_str(b"17");
+        assert_eq!(returned_index(&h), Some(17));
+        let mut h = Vec::new();
+        h.u16(60).u16(0).u64(5).u16(0x8000);
+        h.short_str(b"application/json");
+        assert_eq!(returned_index(&h), None);
     }
 
     #[test]

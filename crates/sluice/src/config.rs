@@ -81,6 +81,7 @@ pub const OPTIONS: &[OptionSpec] = &[
     opt("rabbitmq_exchange_autodelete", "false", "declare the exchange auto-delete"),
     opt("rabbitmq_routing_key_template", "%db%.%table%", "routing key; %db% and %table% are replaced"),
     opt("rabbitmq_message_persistent", "false", "publish persistent messages (delivery mode 2)"),
+    opt("rabbitmq_mandatory", "false", "publish mandatory: a row the exchange routes to no queue is returned and refused (stop, dead letter or drop) instead of discarded by the broker (Maxwell: false)"),
     opt("rabbitmq_declare_exchange", "true", "declare the exchange at connect (false: it must exist)"),
     opt("rabbitmq_use_ssl", "false", "TLS to RabbitMQ (not supported yet: true is refused)"),
     opt("nats_url", "nats://localhost:4222", "NATS server(s), with producer=nats: nats://[user:pass@|token@]host:port, comma-separated (tried in turn)"),
@@ -522,6 +523,7 @@ fn rabbitmq_config(g: &Get) -> Result<sluice_sinks::rabbitmq::RabbitOptions, Con
         declare: g.bool("rabbitmq_declare_exchange")?,
         routing_key: g.str("rabbitmq_routing_key_template").0,
         persistent: g.bool("rabbitmq_message_persistent")?,
+        mandatory: g.bool("rabbitmq_mandatory")?,
         handshake_timeout: Duration::from_millis(ms.max(1)),
         refusal: refusal(g)?,
     };

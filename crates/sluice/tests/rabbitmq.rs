@@ -376,3 +376,74 @@ fn rejected_options_stop_at_start_and_an_oversized_row_is_refused() {
     );
     sql_at(&rt, mysql_port(), &[format!("DROP DATABASE {db}")]);
 }
+
+#[test]
+fn with_mandatory_an_unroutable_row_is_refused_not_discarded() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    rabbitmq_script("start");
+    let rt = runtime();
+    let db = format!("rmqm_{}", std::process::id());
+    fresh_database(&rt, &db, &["m (n INT)", "t (id INT PRIMARY KEY)"]);
+    // Routing keys no binding of sluice.test.topic matches.
+    let common = [
+        "--rabbitmq_exchange=sluice.test.topic",
+        "--rabbitmq_exchange_type=topic",
+        "--rabbitmq_exchange_durable=true",
+        "--rabbitmq_routing_key_template=nowhere.%db%.%table%",
+        "--rabbitmq_mandatory=true",
+    ];
+    let mut child = sluice(&common);
+    let exited = wait_for(Duration::from_secs(30), || {
+        sql_at(
+            &rt,
+            mysql_port(),
+            &[format!("INSERT INTO {db}.m VALUES (1)")],
+        );
+        std::thread::sleep(Duration::from_millis(200));
+        matches!(child.try_wait(), Ok(Some(_)))
+    });
+    let out = stop(child);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(exited, "sluice went on past an unroutable row:\n{err}");
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "no queue is bound for routing key 'nowhere.{db}.m'"
+        )) && err.contains("Progress stops here"),
+        "{err}"
+    );
+
+    // With a dead-letter routing key that is bound, the skeletons arrive.
+    let dead = Consumer::start("sluice.dead");
+    let dlq = format!("--dead_letter_topic=dead.{db}");
+    let mut args = common.to_vec();
+    args.push(&dlq);
+    let child = sluice(&args);
+    let arrived = wait_for(Duration::from_secs(30), || {
+        sql_at(
+            &rt,
+            mysql_port(),
+            &[format!(
+                "INSERT INTO {db}.t SELECT COALESCE(MAX(id), 0) + 1 FROM {db}.t"
+            )],
+        );
+        std::thread::sleep(Duration::from_millis(200));
+        dead.rows_of(&db).iter().any(|v| v["table"] == "t")
+    });
+    let out = stop(child);
+    assert!(arrived, "{}", String::from_utf8_lossy(&out.stderr));
+    let letter = dead
+        .rows_of(&db)
+        .into_iter()
+        .find(|v| v["table"] == "t")
+        .unwrap();
+    assert!(letter["data"]["id"].is_number(), "{letter}");
+    assert!(
+        letter["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no queue is bound"),
+        "{letter}"
+    );
+    sql_at(&rt, mysql_port(), &[format!("DROP DATABASE {db}")]);
+}
