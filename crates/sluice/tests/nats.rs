@@ -25,9 +25,13 @@ const NATS_PORT: u16 = 23422;
 static SERIAL: Mutex<()> = Mutex::new(());
 
 fn nats_script(arg: &str) {
+    nats_script_at(NATS_PORT, arg)
+}
+
+fn nats_script_at(port: u16, arg: &str) {
     let st = Command::new(repo_root().join("scripts/nats.sh"))
         .arg(arg)
-        .env("SLUICE_NATS_PORT", NATS_PORT.to_string())
+        .env("SLUICE_NATS_PORT", port.to_string())
         .stdout(Stdio::null())
         .status()
         .expect("run scripts/nats.sh");
@@ -50,9 +54,13 @@ struct Client {
 
 impl Client {
     fn connect() -> Client {
+        Client::connect_to(NATS_PORT)
+    }
+
+    fn connect_to(port: u16) -> Client {
         let mut s = None;
         for _ in 0..100 {
-            if let Ok(c) = TcpStream::connect(("127.0.0.1", NATS_PORT)) {
+            if let Ok(c) = TcpStream::connect(("127.0.0.1", port)) {
                 s = Some(c);
                 break;
             }
@@ -469,5 +477,90 @@ fn a_row_over_max_payload_stops_or_is_dead_lettered_or_dropped() {
         .iter()
         .all(|v| v["data"]["id"] != 4));
     assert_eq!(client.received(&format!("dead.{db}")).len(), 1);
+    sql_at(&rt, mysql_port(), &[format!("DROP DATABASE {db}")]);
+}
+
+/// Ids of table t received by `client`.
+fn ids(client: &Client, db: &str) -> Vec<i64> {
+    client
+        .received(&format!("{db}.t"))
+        .iter()
+        .filter_map(|v| v["data"]["id"].as_i64())
+        .collect()
+}
+
+#[test]
+fn sighup_moves_to_a_new_server_named_in_the_config_file() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let second = 23423u16;
+    nats_script("start");
+    let rt = runtime();
+    let db = format!("nats_hup_{}", std::process::id());
+    fresh_database(&rt, &db, &["m (n INT)", "t (id INT PRIMARY KEY)"]);
+    let dir = tempfile::tempdir().unwrap();
+    let props = dir.path().join("sluice.properties");
+    let write_url = |port: u16| {
+        std::fs::write(
+            &props,
+            format!("producer=nats\nnats_url=nats://127.0.0.1:{port}\n"),
+        )
+        .unwrap()
+    };
+    write_url(NATS_PORT);
+    let mut first = Client::connect();
+    first.sub(&format!("{db}.>"));
+    let http = free_port();
+    let config = format!("--config={}", props.display());
+    let http_arg = format!("--http_port={http}");
+    let mut child = spawn_sluice(&[&config, &http_arg]);
+    assert!(until_streaming(&rt, &db, || !first
+        .received(&format!("{db}.m"))
+        .is_empty()));
+    let insert = |from: i64, to: i64| {
+        sql_at(
+            &rt,
+            mysql_port(),
+            &[format!(
+                "INSERT INTO {db}.t SELECT seq FROM {db}.seq_{from}_to_{to}"
+            )],
+        )
+    };
+    insert(1, 100);
+    assert!(wait_for(Duration::from_secs(20), || ids(&first, &db).len() >= 100));
+
+    // The server goes away with rows coming; a new one elsewhere; the
+    // config file names it; SIGHUP.
+    nats_script("stop");
+    insert(101, 200);
+    nats_script_at(second, "start");
+    let mut moved = Client::connect_to(second);
+    moved.sub(&format!("{db}.>"));
+    write_url(second);
+    unsafe_kill(child.id(), 1);
+    let arrived = wait_for(Duration::from_secs(60), || {
+        (101..=200).all(|i| ids(&moved, &db).contains(&i))
+    });
+    let still_running = matches!(child.try_wait(), Ok(None));
+    let metrics = http_get(http, "/metrics")
+        .map(|(_, b)| b)
+        .unwrap_or_default();
+    let out = stop(child);
+    nats_script_at(second, "stop");
+    nats_script("start");
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(still_running, "sluice exited:\n{log}");
+    let seen: Vec<i64> = ids(&first, &db)
+        .into_iter()
+        .chain(ids(&moved, &db))
+        .collect();
+    let missing: Vec<i64> = (1..=200).filter(|i| !seen.contains(i)).collect();
+    assert!(
+        arrived && missing.is_empty(),
+        "rows lost: {missing:?}\n{log}"
+    );
+    assert!(
+        metrics.contains("sluice_producer_rebuilds_total 1"),
+        "{metrics}"
+    );
     sql_at(&rt, mysql_port(), &[format!("DROP DATABASE {db}")]);
 }
