@@ -268,7 +268,7 @@ impl<W: Wire> AckedSink<W> {
             match result {
                 Ok(()) => {
                     let refused = std::mem::take(&mut self.refused);
-                    let acked = (batch.len() - refused.len()) as u64;
+                    let acked = batch.len().saturating_sub(refused.len()) as u64;
                     self.stats.acked.fetch_add(acked, Relaxed);
                     if let Some(t) = self.sent_at {
                         self.stats

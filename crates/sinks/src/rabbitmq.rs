@@ -130,7 +130,7 @@ pub fn sink(opts: RabbitOptions, stats: Arc<ProducerStats>) -> RabbitSink {
             next_tag: 1,
             out: Vec::new(),
             frame: Vec::new(),
-            tags: Vec::new(),
+            published: 0,
         },
         acked,
         stats,
@@ -145,8 +145,8 @@ pub struct RabbitWire {
     next_tag: u64,
     out: Vec<u8>,
     frame: Vec<u8>,
-    /// Per published message: (delivery tag, batch index, confirmed).
-    tags: Vec<(u64, usize, bool)>,
+    /// Messages published of the batch being delivered.
+    published: usize,
 }
 
 // Frame types and the methods used (class, method).
@@ -284,6 +284,49 @@ fn close_reason(args: &mut Cursor<'_>) -> (u16, String) {
     let code = args.u16().unwrap_or(0);
     let text = args.short_str().unwrap_or_default();
     (code, text)
+}
+
+/// Publisher confirms of one batch. Delivery tags are consecutive from
+/// `first`; a confirm marks its tag, a `multiple` one every tag up to it.
+struct Confirms {
+    first: u64,
+    done: Vec<bool>,
+    /// Every tag below `first + lowest` is confirmed.
+    lowest: usize,
+    unconfirmed: usize,
+    nacked: usize,
+}
+
+impl Confirms {
+    fn new(first: u64, count: usize) -> Self {
+        Confirms {
+            first,
+            done: vec![false; count],
+            lowest: 0,
+            unconfirmed: count,
+            nacked: 0,
+        }
+    }
+
+    fn apply(&mut self, tag: u64, multiple: bool, nack: bool) {
+        // A confirm of an earlier batch, or beyond this one, names nothing
+        // of it (tags past the last are read as the last).
+        let Some(upto) = tag.checked_sub(self.first).map(|i| i as usize) else {
+            return;
+        };
+        let upto = upto.min(self.done.len().saturating_sub(1));
+        let from = if multiple { self.lowest } else { upto };
+        for d in self.done.get_mut(from..=upto).unwrap_or_default() {
+            if !*d {
+                *d = true;
+                self.unconfirmed -= 1;
+                self.nacked += usize::from(nack);
+            }
+        }
+        while self.done.get(self.lowest) == Some(&true) {
+            self.lowest += 1;
+        }
+    }
 }
 
 /// The message-id (the batch index) of a returned message's header frame.
@@ -445,7 +488,8 @@ impl Wire for RabbitWire {
 
     fn deliver(&mut self, batch: &Batch, refused: &mut Vec<(usize, String)>) -> Result<(), Fault> {
         self.out.clear();
-        self.tags.clear();
+        self.published = 0;
+        let first = self.next_tag;
         let body_max = self.frame_max - 8;
         // content-type, delivery-mode when persistent, and the batch index
         // as message-id when mandatory (a returned message names itself).
@@ -481,20 +525,15 @@ impl Wire for RabbitWire {
             for chunk in body.chunks(body_max) {
                 frame(&mut self.out, BODY, CHANNEL, |o| o.extend_from_slice(chunk));
             }
-            self.tags.push((self.next_tag, i, false));
+            self.published += 1;
             self.next_tag += 1;
         }
-        if self.tags.is_empty() {
+        if self.published == 0 {
             return Ok(());
         }
         self.send_out()?;
-        // Tags are consecutive from `first`: a confirm marks by index, and
-        // a `multiple` one everything from the lowest unconfirmed up.
-        let first = self.tags[0].0;
-        let mut lowest = 0usize;
-        let mut unconfirmed = self.tags.len();
-        let mut nacked = 0;
-        while unconfirmed > 0 {
+        let mut confirms = Confirms::new(first, self.published);
+        while confirms.unconfirmed > 0 {
             let m = self.read_method()?;
             let id = m.id;
             let mut args = m.args;
@@ -502,23 +541,7 @@ impl Wire for RabbitWire {
                 BASIC_ACK | BASIC_NACK => {
                     let tag = args.u64().unwrap_or(0);
                     let multiple = args.u8().unwrap_or(0) & 1 == 1;
-                    let Some(upto) = tag.checked_sub(first).map(|i| i as usize) else {
-                        continue; // a late confirm of an earlier batch
-                    };
-                    let upto = upto.min(self.tags.len() - 1);
-                    let from = if multiple { lowest } else { upto };
-                    for t in &mut self.tags[from..=upto] {
-                        if !t.2 {
-                            t.2 = true;
-                            unconfirmed -= 1;
-                            if id == BASIC_NACK {
-                                nacked += 1;
-                            }
-                        }
-                    }
-                    while lowest < self.tags.len() && self.tags[lowest].2 {
-                        lowest += 1;
-                    }
+                    confirms.apply(tag, multiple, id == BASIC_NACK);
                 }
                 BASIC_RETURN => {
                     // Unroutable: the returned message (its header frame
@@ -588,9 +611,10 @@ impl Wire for RabbitWire {
                 _ => {}
             }
         }
-        if nacked > 0 {
+        if confirms.nacked > 0 {
             return Err(Fault::Transient(format!(
-                "the broker nacked {nacked} messages (an internal error, or a full queue rejecting publishes)"
+                "the broker nacked {} messages (an internal error, or a full queue rejecting publishes)",
+                confirms.nacked
             )));
         }
         Ok(())
@@ -743,6 +767,22 @@ mod tests {
         };
         assert_eq!(render_routing_key("%db%.%table%", &m), "shop.orders");
         assert_eq!(render_routing_key("cdc.%db%", &m), "cdc.shop");
+    }
+
+    #[test]
+    fn confirms_single_multiple_out_of_order_and_stray() {
+        let mut c = Confirms::new(11, 5); // tags 11..=15
+        c.apply(12, false, false);
+        assert_eq!((c.unconfirmed, c.lowest), (4, 0));
+        c.apply(11, true, false);
+        assert_eq!((c.unconfirmed, c.lowest), (3, 2));
+        c.apply(12, true, false); // below what is confirmed: nothing
+        c.apply(3, true, false); // an earlier batch: nothing
+        assert_eq!(c.unconfirmed, 3);
+        c.apply(14, false, true);
+        assert_eq!((c.unconfirmed, c.nacked, c.lowest), (2, 1, 2));
+        c.apply(99, true, false); // past the last: up to the last
+        assert_eq!((c.unconfirmed, c.nacked, c.lowest), (0, 1, 5));
     }
 
     #[test]
