@@ -277,6 +277,54 @@ fn stream_entries_and_a_refused_command() {
         err.contains("WRONGTYPE") && err.contains("Progress stops here"),
         "{err}"
     );
+
+    // With a dead-letter key: the refused rows' skeletons go there, and
+    // rows for other keys around them are delivered.
+    let dlq = format!("dead{pid}");
+    let good = format!("good{pid}");
+    let child = sluice(&[
+        "--redis_type=rpush".into(),
+        format!("--redis_key=%{{table}}{pid}"),
+        format!("--dead_letter_topic={dlq}"),
+    ]);
+    // Table `wrong` routes to the string key, `good` to a list.
+    sql(
+        &rt,
+        &[
+            format!("CREATE TABLE {db}.wrong (id INT PRIMARY KEY)"),
+            format!("CREATE TABLE {db}.good (id INT PRIMARY KEY)"),
+        ],
+    );
+    let mut n = 0;
+    let streaming = wait_for(Duration::from_secs(30), || {
+        n += 1;
+        sql(&rt, &[format!("INSERT INTO {db}.good VALUES ({n})")]);
+        std::thread::sleep(Duration::from_millis(200));
+        !list(&good).is_empty()
+    });
+    assert!(streaming);
+    sql(
+        &rt,
+        &[
+            "BEGIN".into(),
+            format!("INSERT INTO {db}.good VALUES (1001)"),
+            format!("INSERT INTO {db}.wrong VALUES (7)"),
+            format!("INSERT INTO {db}.good VALUES (1002)"),
+            "COMMIT".into(),
+        ],
+    );
+    let arrived = wait_for(Duration::from_secs(20), || {
+        list(&good).iter().any(|v| v["data"]["id"] == 1002) && !list(&dlq).is_empty()
+    });
+    let out = stop(child);
+    assert!(arrived, "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(list(&good).iter().any(|v| v["data"]["id"] == 1001));
+    let letters = list(&dlq);
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert_eq!(letters[0]["table"], "wrong");
+    assert_eq!(letters[0]["data"], serde_json::json!({"id": 7}));
+    assert!(letters[0]["reason"].as_str().unwrap().contains("WRONGTYPE"));
+    redis(&["DEL", &dlq, &good]);
     sql(&rt, &[format!("DROP DATABASE {db}")]);
     redis(&["DEL", &stream, &wrong]);
 }
