@@ -207,10 +207,7 @@ fn rows_are_produced_with_maxwells_keys_and_partitions() {
             serde_json::json!({"id": id, "name": name, "n": n})
         );
     }
-    rt.block_on(async {
-        let mut c = root_conn().await;
-        c.query_drop(format!("DROP DATABASE {db}")).await.unwrap();
-    });
+    sql_at(&rt, mysql_port(), &[format!("DROP DATABASE {db}")]);
 }
 
 #[test]
@@ -224,18 +221,11 @@ fn a_refused_row_stops_progress_unless_a_dead_letter_topic_is_set() {
     for t in [&topic, &dlq] {
         kafka_script(&["topic", t, "1"]);
     }
-    rt.block_on(async {
-        let mut c = root_conn().await;
-        c.query_drop(format!("CREATE DATABASE {db}")).await.unwrap();
-        c.query_drop(format!("CREATE TABLE {db}.m (n INT)"))
-            .await
-            .unwrap();
-        c.query_drop(format!(
-            "CREATE TABLE {db}.b (id INT PRIMARY KEY, body TEXT)"
-        ))
-        .await
-        .unwrap();
-    });
+    fresh_database(
+        &rt,
+        &db,
+        &["m (n INT)", "b (id INT PRIMARY KEY, body TEXT)"],
+    );
     let limit = "--kafka.message.max.bytes=4000".to_string();
     // Without a dead-letter topic: sluice stops and says why.
     let mut child = sluice(&[format!("--kafka_topic={topic}"), limit.clone()]);
@@ -243,12 +233,11 @@ fn a_refused_row_stops_progress_unless_a_dead_letter_topic_is_set() {
         until_streaming(&rt, &db, &topic),
         "sluice did not start streaming"
     );
-    rt.block_on(async {
-        let mut c = root_conn().await;
-        c.query_drop(format!("INSERT INTO {db}.b VALUES (1, REPEAT('x', 10000))"))
-            .await
-            .unwrap();
-    });
+    sql_at(
+        &rt,
+        mysql_port(),
+        &[format!("INSERT INTO {db}.b VALUES (1, REPEAT('x', 10000))")],
+    );
     let exited = wait_for(Duration::from_secs(30), || {
         matches!(child.try_wait(), Ok(Some(_)))
     });
@@ -262,36 +251,52 @@ fn a_refused_row_stops_progress_unless_a_dead_letter_topic_is_set() {
         "{err}"
     );
 
-    // With one: the skeleton goes there and the next row is delivered.
-    let child = sluice(&[
-        format!("--kafka_topic={topic}"),
-        limit.clone(),
-        format!("--dead_letter_topic={dlq}"),
-    ]);
-    assert!(until_streaming(&rt, &db, &topic));
-    rt.block_on(async {
-        let mut c = root_conn().await;
-        c.query_drop(format!("INSERT INTO {db}.b VALUES (2, REPEAT('y', 10000))"))
-            .await
-            .unwrap();
-        c.query_drop(format!("INSERT INTO {db}.b VALUES (3, 'small')"))
-            .await
-            .unwrap();
-    });
-    let delivered = wait_for(Duration::from_secs(30), || {
-        consume(&topic, 1, 1000, Duration::from_secs(3))
+    // A sluice with `extra` args: a big row, then a small one; asserts the
+    // small one is delivered, returns sluice's /metrics from just before
+    // it is stopped.
+    let refuse_then_deliver = |extra: &[String], big: i64, small: i64| -> String {
+        let http = free_port();
+        let mut args = vec![
+            format!("--kafka_topic={topic}"),
+            limit.clone(),
+            format!("--http_port={http}"),
+        ];
+        args.extend_from_slice(extra);
+        let child = sluice(&args);
+        assert!(until_streaming(&rt, &db, &topic));
+        sql_at(
+            &rt,
+            mysql_port(),
+            &[
+                format!("INSERT INTO {db}.b VALUES ({big}, REPEAT('y', 10000))"),
+                format!("INSERT INTO {db}.b VALUES ({small}, 'small')"),
+            ],
+        );
+        let delivered = wait_for(Duration::from_secs(30), || {
+            consume(&topic, 1, 1000, Duration::from_secs(3))
+                .iter()
+                .any(|(_, _, v)| v["data"]["id"] == small)
+        });
+        let metrics = http_get(http, "/metrics")
+            .map(|(_, b)| b)
+            .unwrap_or_default();
+        let out = stop(child);
+        let seen: Vec<String> = consume(&topic, 1, 1000, Duration::from_secs(3))
             .iter()
-            .any(|(_, _, v)| v["data"]["id"] == 3)
-    });
+            .map(|(_, _, v)| v.to_string())
+            .collect();
+        assert!(
+            delivered,
+            "row {small} not seen in {topic}: {seen:?}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        metrics
+    };
+
+    // With one: the skeleton goes there and the next row is delivered.
+    refuse_then_deliver(&[format!("--dead_letter_topic={dlq}")], 2, 3);
     let dead = consume(&dlq, 1, 1, Duration::from_secs(10));
-    let out = stop(child);
-    let log = String::from_utf8_lossy(&out.stderr);
-    let seen: Vec<String> = consume(&topic, 1, 1000, Duration::from_secs(3))
-        .iter()
-        .map(|(_, _, v)| v.to_string())
-        .collect();
-    assert!(delivered, "row 3 not seen in {topic}: {seen:?}\n{log}");
-    assert_eq!(dead.len(), 1, "{log}");
+    assert_eq!(dead.len(), 1, "{dead:?}");
     let v = &dead[0].2;
     assert_eq!(v["database"], db.as_str());
     assert_eq!(v["table"], "b");
@@ -300,33 +305,7 @@ fn a_refused_row_stops_progress_unless_a_dead_letter_topic_is_set() {
 
     // Told to ignore refusals: the row is dropped, counted, and the next
     // row is delivered.
-    let http = free_port();
-    let child = sluice(&[
-        format!("--kafka_topic={topic}"),
-        limit,
-        "--ignore_producer_error=true".into(),
-        format!("--http_port={http}"),
-    ]);
-    assert!(until_streaming(&rt, &db, &topic));
-    rt.block_on(async {
-        let mut c = root_conn().await;
-        c.query_drop(format!("INSERT INTO {db}.b VALUES (4, REPEAT('z', 10000))"))
-            .await
-            .unwrap();
-        c.query_drop(format!("INSERT INTO {db}.b VALUES (5, 'small')"))
-            .await
-            .unwrap();
-    });
-    let delivered = wait_for(Duration::from_secs(30), || {
-        consume(&topic, 1, 1000, Duration::from_secs(3))
-            .iter()
-            .any(|(_, _, v)| v["data"]["id"] == 5)
-    });
-    let metrics = http_get(http, "/metrics")
-        .map(|(_, b)| b)
-        .unwrap_or_default();
-    let out = stop(child);
-    assert!(delivered, "{}", String::from_utf8_lossy(&out.stderr));
+    let metrics = refuse_then_deliver(&["--ignore_producer_error=true".into()], 4, 5);
     assert!(
         metrics.contains("sluice_producer_dropped_total 1"),
         "{metrics}"
@@ -336,10 +315,7 @@ fn a_refused_row_stops_progress_unless_a_dead_letter_topic_is_set() {
         1,
         "dropped, not dead-lettered"
     );
-    rt.block_on(async {
-        let mut c = root_conn().await;
-        c.query_drop(format!("DROP DATABASE {db}")).await.unwrap();
-    });
+    sql_at(&rt, mysql_port(), &[format!("DROP DATABASE {db}")]);
 }
 
 /// `scripts/kafka.sh ARGS` for a broker on `port`, advertising
@@ -404,17 +380,6 @@ fn insert_ids(rt: &tokio::runtime::Runtime, db: &str, ids: std::ops::RangeInclus
 /// `done` for `consume_ids`: every id of from..=to seen.
 fn all_ids(from: i64, to: i64) -> impl Fn(&[i64]) -> bool {
     move |ids: &[i64]| (from..=to).all(|i| ids.contains(&i))
-}
-
-/// Creates `db` with a table `t (id INT PRIMARY KEY)`.
-fn create_id_table(rt: &tokio::runtime::Runtime, db: &str) {
-    rt.block_on(async {
-        let mut c = root_conn().await;
-        c.query_drop(format!("CREATE DATABASE {db}")).await.unwrap();
-        c.query_drop(format!("CREATE TABLE {db}.t (id INT PRIMARY KEY)"))
-            .await
-            .unwrap();
-    });
 }
 
 /// Inserts probe rows until one shows up at `bootstrap`: sluice streams.
@@ -491,7 +456,7 @@ fn sighup_moves_the_producer_to_new_endpoints_without_losing_a_row() {
     broker(port_a, &["start"], None);
     broker(port_a, &["topic", &topic, "1"], None);
     let rt = runtime();
-    create_id_table(&rt, &db);
+    fresh_database(&rt, &db, &["t (id INT PRIMARY KEY)"]);
     let dir = tempfile::tempdir().unwrap();
     let props = dir.path().join("sluice.properties");
     std::fs::write(
@@ -535,10 +500,7 @@ fn sighup_moves_the_producer_to_new_endpoints_without_losing_a_row() {
         metrics.contains("sluice_producer_rebuilds_total 1"),
         "{metrics}"
     );
-    rt.block_on(async {
-        let mut c = root_conn().await;
-        c.query_drop(format!("DROP DATABASE {db}")).await.unwrap();
-    });
+    sql_at(&rt, mysql_port(), &[format!("DROP DATABASE {db}")]);
 }
 
 /// Deliverable 4a: every broker is replaced by one on a new address, and
@@ -562,7 +524,7 @@ fn brokers_on_new_addresses_behind_the_bootstrap_name_are_found_again() {
     broker(port_a, &["topic", &topic, "1"], None);
     let bootstrap = proxy::Proxy::start(port_a);
     let rt = runtime();
-    create_id_table(&rt, &db);
+    fresh_database(&rt, &db, &["t (id INT PRIMARY KEY)"]);
     let http = free_port();
     let mut child = kafka_sluice(
         format!("--kafka.bootstrap.servers=127.0.0.1:{}", bootstrap.port),
@@ -606,10 +568,7 @@ fn brokers_on_new_addresses_behind_the_bootstrap_name_are_found_again() {
     eprintln!(
         "delivery resumed {took:?} after the bootstrap name moved ({rebuilds} producer rebuilds)"
     );
-    rt.block_on(async {
-        let mut c = root_conn().await;
-        c.query_drop(format!("DROP DATABASE {db}")).await.unwrap();
-    });
+    sql_at(&rt, mysql_port(), &[format!("DROP DATABASE {db}")]);
 }
 
 /// Deliverable 4c: every broker unreachable for 60 s (connections refused
@@ -627,7 +586,7 @@ fn brokers_down_for_a_minute_then_back_resume_by_themselves() {
     broker(port, &["start"], Some(path.port));
     broker(port, &["topic", &topic, "1"], Some(path.port));
     let rt = runtime();
-    create_id_table(&rt, &db);
+    fresh_database(&rt, &db, &["t (id INT PRIMARY KEY)"]);
     let http = free_port();
     let at = format!("127.0.0.1:{}", path.port);
     let mut child = kafka_sluice(format!("--kafka.bootstrap.servers={at}"), &topic, http, &[]);
@@ -669,10 +628,7 @@ fn brokers_down_for_a_minute_then_back_resume_by_themselves() {
         "acknowledged while down?\n{during}"
     );
     eprintln!("delivery resumed {took:?} after the brokers came back");
-    rt.block_on(async {
-        let mut c = root_conn().await;
-        c.query_drop(format!("DROP DATABASE {db}")).await.unwrap();
-    });
+    sql_at(&rt, mysql_port(), &[format!("DROP DATABASE {db}")]);
 }
 
 /// SIGTERM while the brokers are gone: sluice does not hang on the
@@ -763,8 +719,5 @@ fn sigterm_with_brokers_gone_does_not_hang() {
     assert!(took < Duration::from_secs(15), "took {took:?}");
     assert_eq!(out.status.code(), Some(0), "{log}");
     assert!(log.contains("producer abandoned while stopping"), "{log}");
-    rt.block_on(async {
-        let mut c = root_conn().await;
-        c.query_drop(format!("DROP DATABASE {db}")).await.unwrap();
-    });
+    sql_at(&rt, mysql_port(), &[format!("DROP DATABASE {db}")]);
 }

@@ -10,12 +10,11 @@ mod common;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine;
-use common::replay::{self, Copy};
+use common::replay;
 use common::*;
 use serde_json::{json, Value};
 
@@ -214,54 +213,11 @@ impl Client {
     }
 }
 
-/// The workload's rows (tables a and b), without the marker rows.
-fn workload_rows(rows: Vec<Value>) -> Vec<Value> {
-    rows.into_iter().filter(|v| v["table"] != "m").collect()
-}
-
 fn sluice(extra: &[&str]) -> std::process::Child {
     let url = format!("--nats_url=nats://127.0.0.1:{NATS_PORT}");
     let mut args = vec!["--producer=nats", url.as_str()];
     args.extend_from_slice(extra);
     spawn_sluice(&args)
-}
-
-/// Writes marker rows into `db.m` until one is seen by `seen`.
-fn until_streaming(rt: &tokio::runtime::Runtime, db: &str, mut seen: impl FnMut() -> bool) -> bool {
-    let mut n = 0;
-    wait_for(Duration::from_secs(30), || {
-        n += 1;
-        sql_at(
-            rt,
-            mysql_port(),
-            &[format!("INSERT INTO {db}.m VALUES ({n})")],
-        );
-        std::thread::sleep(Duration::from_millis(200));
-        seen()
-    })
-}
-
-fn setup(rt: &tokio::runtime::Runtime, db: &str) {
-    rt.block_on(async {
-        let mut c = root_conn().await;
-        replay::create_tables(&mut c, db).await;
-    });
-    sql_at(rt, mysql_port(), &[format!("CREATE TABLE {db}.m (n INT)")]);
-}
-
-fn source(rt: &tokio::runtime::Runtime, db: &str) -> Copy {
-    rt.block_on(async {
-        let mut c = root_conn().await;
-        replay::source(&mut c, db).await
-    })
-}
-
-/// Runs the random workload for `db` in the background.
-fn workload(db: &str) -> (Arc<AtomicBool>, std::thread::JoinHandle<u64>) {
-    let stop = Arc::new(AtomicBool::new(false));
-    let (s, db) = (stop.clone(), db.to_string());
-    let h = std::thread::spawn(move || replay::workload(mysql_port(), &db, 1, 40, s));
-    (stop, h)
 }
 
 #[test]
@@ -270,22 +226,20 @@ fn core_nats_rows_replay_to_the_source() {
     nats_script("start");
     let rt = runtime();
     let db = format!("nats_core_{}", std::process::id());
-    setup(&rt, &db);
+    replay::create_tables_with_markers(&rt, &db);
     let mut client = Client::connect();
     client.sub(&format!("{db}.>"));
     let child = sluice(&[]);
-    assert!(until_streaming(&rt, &db, || !client
+    assert!(until_marker_seen(&rt, &db, || !client
         .received(&format!("{db}.m"))
         .is_empty()));
-    let (stop_load, load) = workload(&db);
+    let load = replay::Background::start(&db);
     std::thread::sleep(Duration::from_secs(4));
-    stop_load.store(true, Ordering::Relaxed);
-    let txns = load.join().unwrap();
-    assert!(txns > 20, "workload too small: {txns}");
-    let expected = source(&rt, &db);
+    load.finish();
+    let expected = replay::source_now(&rt, &db);
     // Subjects are Maxwell's default %{database}.%{table}.
     let result = replay::converges_with(
-        || workload_rows(client.received(&format!("{db}."))),
+        || replay::without_markers(client.received(&format!("{db}."))),
         &db,
         &expected,
         Duration::from_secs(30),
@@ -312,7 +266,7 @@ fn jetstream_acknowledged_rows_survive_a_server_restart() {
     let pid = std::process::id();
     let db = format!("nats_js_{pid}");
     let stream = format!("SLUICE_{pid}");
-    setup(&rt, &db);
+    replay::create_tables_with_markers(&rt, &db);
     let mut client = Client::connect();
     let created = client.request(
         &format!("$JS.API.STREAM.CREATE.{stream}"),
@@ -325,13 +279,13 @@ fn jetstream_acknowledged_rows_survive_a_server_restart() {
         "--nats_jetstream=true",
         "--nats_subject=js.%{database}.%{table}",
     ]);
-    assert!(until_streaming(&rt, &db, || {
+    assert!(until_marker_seen(&rt, &db, || {
         client.request(&format!("$JS.API.STREAM.INFO.{stream}"), b"")["state"]["messages"]
             .as_u64()
             .unwrap_or(0)
             > 0
     }));
-    let (stop_load, load) = workload(&db);
+    let load = replay::Background::start(&db);
     std::thread::sleep(Duration::from_secs(2));
     // The server goes away while rows keep coming, then comes back with
     // its store: what it acknowledged is there, the rest is sent again.
@@ -339,13 +293,11 @@ fn jetstream_acknowledged_rows_survive_a_server_restart() {
     std::thread::sleep(Duration::from_secs(3));
     nats_script("start");
     std::thread::sleep(Duration::from_secs(2));
-    stop_load.store(true, Ordering::Relaxed);
-    let txns = load.join().unwrap();
-    assert!(txns > 20, "workload too small: {txns}");
-    let expected = source(&rt, &db);
+    load.finish();
+    let expected = replay::source_now(&rt, &db);
     let mut client = Client::connect();
     let result = replay::converges_with(
-        || workload_rows(client.stream_messages(&stream)),
+        || replay::without_markers(client.stream_messages(&stream)),
         &db,
         &expected,
         Duration::from_secs(60),
@@ -383,7 +335,7 @@ fn a_row_over_max_payload_stops_or_is_dead_lettered_or_dropped() {
 
     // Default: progress stops, naming the row and the way out.
     let mut child = sluice(&[]);
-    assert!(until_streaming(&rt, &db, || !client
+    assert!(until_marker_seen(&rt, &db, || !client
         .received(&format!("{db}.m"))
         .is_empty()));
     sql_at(&rt, mysql_port(), &[big_row(&db, 1, 1_500_000)]);
@@ -404,30 +356,45 @@ fn a_row_over_max_payload_stops_or_is_dead_lettered_or_dropped() {
         assert!(err.contains(needle), "'{needle}' missing:\n{err}");
     }
 
+    // A sluice that streams with `args`: a big row, then a small one;
+    // asserts that the small one arrives, and returns sluice's /metrics
+    // from just before it is stopped.
+    let refuse_then_deliver = |args: &[&str], big: i64, small: i64| -> String {
+        let http = free_port();
+        let http_arg = format!("--http_port={http}");
+        let mut all = args.to_vec();
+        all.push(&http_arg);
+        let child = sluice(&all);
+        let before = client.received(&format!("{db}.m")).len();
+        assert!(until_marker_seen(&rt, &db, || client
+            .received(&format!("{db}.m"))
+            .len()
+            > before));
+        sql_at(
+            &rt,
+            mysql_port(),
+            &[
+                big_row(&db, big, 1_500_000),
+                format!("INSERT INTO {db}.big VALUES ({small}, 'small')"),
+            ],
+        );
+        let seen = wait_for(Duration::from_secs(20), || {
+            client
+                .received(&format!("{db}.big"))
+                .iter()
+                .any(|v| v["data"]["id"] == small)
+        });
+        let metrics = http_get(http, "/metrics")
+            .map(|(_, b)| b)
+            .unwrap_or_default();
+        let out = stop(child);
+        assert!(seen, "{}", String::from_utf8_lossy(&out.stderr));
+        metrics
+    };
+
     // Dead letter: the skeleton goes to its subject, the stream goes on.
     let dead = format!("--dead_letter_topic=dead.{db}");
-    let child = sluice(&[&dead]);
-    let before = client.received(&format!("{db}.m")).len();
-    assert!(until_streaming(&rt, &db, || client
-        .received(&format!("{db}.m"))
-        .len()
-        > before));
-    sql_at(
-        &rt,
-        mysql_port(),
-        &[
-            big_row(&db, 2, 1_500_000),
-            format!("INSERT INTO {db}.big VALUES (3, 'small')"),
-        ],
-    );
-    let seen = wait_for(Duration::from_secs(20), || {
-        client
-            .received(&format!("{db}.big"))
-            .iter()
-            .any(|v| v["data"]["id"] == 3)
-    });
-    let out = stop(child);
-    assert!(seen, "{}", String::from_utf8_lossy(&out.stderr));
+    refuse_then_deliver(&[&dead], 2, 3);
     let letters = client.received(&format!("dead.{db}"));
     assert_eq!(letters.len(), 1, "{letters:?}");
     assert_eq!(letters[0]["database"], db.as_str());
@@ -439,33 +406,7 @@ fn a_row_over_max_payload_stops_or_is_dead_lettered_or_dropped() {
         .contains("max_payload"));
 
     // Drop and count.
-    let http = free_port();
-    let http_arg = format!("--http_port={http}");
-    let child = sluice(&["--ignore_producer_error=true", &http_arg]);
-    let before = client.received(&format!("{db}.m")).len();
-    assert!(until_streaming(&rt, &db, || client
-        .received(&format!("{db}.m"))
-        .len()
-        > before));
-    sql_at(
-        &rt,
-        mysql_port(),
-        &[
-            big_row(&db, 4, 1_500_000),
-            format!("INSERT INTO {db}.big VALUES (5, 'small')"),
-        ],
-    );
-    let seen = wait_for(Duration::from_secs(20), || {
-        client
-            .received(&format!("{db}.big"))
-            .iter()
-            .any(|v| v["data"]["id"] == 5)
-    });
-    let metrics = http_get(http, "/metrics")
-        .map(|(_, b)| b)
-        .unwrap_or_default();
-    let out = stop(child);
-    assert!(seen, "{}", String::from_utf8_lossy(&out.stderr));
+    let metrics = refuse_then_deliver(&["--ignore_producer_error=true"], 4, 5);
     assert!(
         metrics
             .lines()
@@ -513,7 +454,7 @@ fn sighup_moves_to_a_new_server_named_in_the_config_file() {
     let config = format!("--config={}", props.display());
     let http_arg = format!("--http_port={http}");
     let mut child = spawn_sluice(&[&config, &http_arg]);
-    assert!(until_streaming(&rt, &db, || !first
+    assert!(until_marker_seen(&rt, &db, || !first
         .received(&format!("{db}.m"))
         .is_empty()));
     let insert = |from: i64, to: i64| {

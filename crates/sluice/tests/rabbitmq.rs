@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::replay::{self, Copy};
+use common::replay;
 use common::*;
 use serde_json::{json, Value};
 
@@ -94,6 +94,10 @@ impl Consumer {
             .collect()
     }
 
+    fn has_marker(&self, db: &str) -> bool {
+        self.rows_of(db).iter().any(|v| v["table"] == "m")
+    }
+
     fn rows_of(&self, db: &str) -> Vec<Value> {
         self.rows()
             .into_iter()
@@ -123,36 +127,13 @@ fn sluice(extra: &[&str]) -> Child {
     spawn_sluice(&args)
 }
 
-/// Writes marker rows into `db.m` until `consumer` has one.
-fn until_streaming(rt: &tokio::runtime::Runtime, db: &str, consumer: &Consumer) -> bool {
-    let mut n = 0;
-    wait_for(Duration::from_secs(30), || {
-        n += 1;
-        sql_at(
-            rt,
-            mysql_port(),
-            &[format!("INSERT INTO {db}.m VALUES ({n})")],
-        );
-        std::thread::sleep(Duration::from_millis(200));
-        consumer.rows_of(db).iter().any(|v| v["table"] == "m")
-    })
-}
-
-fn workload_rows(rows: Vec<Value>) -> Vec<Value> {
-    rows.into_iter().filter(|v| v["table"] != "m").collect()
-}
-
 #[test]
 fn rows_reach_rabbitmq_and_survive_a_broker_restart() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     rabbitmq_script("start");
     let rt = runtime();
     let db = format!("rmq_{}", std::process::id());
-    rt.block_on(async {
-        let mut c = root_conn().await;
-        replay::create_tables(&mut c, &db).await;
-    });
-    sql_at(&rt, mysql_port(), &[format!("CREATE TABLE {db}.m (n INT)")]);
+    replay::create_tables_with_markers(&rt, &db);
     let consumer = Consumer::start("sluice.restart");
     // The exchange exists (durable topic) and is declared again with the
     // same settings; persistent messages to a durable queue survive the
@@ -165,26 +146,19 @@ fn rows_reach_rabbitmq_and_survive_a_broker_restart() {
         "--rabbitmq_routing_key_template=sluice_rmq_restart.%db%.%table%",
     ]);
     assert!(
-        until_streaming(&rt, &db, &consumer),
+        until_marker_seen(&rt, &db, || consumer.has_marker(&db)),
         "sluice did not start streaming"
     );
-    let stop_load = Arc::new(AtomicBool::new(false));
-    let (s, d) = (stop_load.clone(), db.clone());
-    let load = std::thread::spawn(move || replay::workload(mysql_port(), &d, 1, 40, s));
+    let load = replay::Background::start(&db);
     std::thread::sleep(Duration::from_secs(2));
     rabbitmq_script("stop");
     std::thread::sleep(Duration::from_secs(3));
     rabbitmq_script("start");
     std::thread::sleep(Duration::from_secs(2));
-    stop_load.store(true, Ordering::Relaxed);
-    let txns = load.join().unwrap();
-    assert!(txns > 20, "workload too small: {txns}");
-    let expected: Copy = rt.block_on(async {
-        let mut c = root_conn().await;
-        replay::source(&mut c, &db).await
-    });
+    load.finish();
+    let expected = replay::source_now(&rt, &db);
     let result = replay::converges_with(
-        || workload_rows(consumer.rows_of(&db)),
+        || replay::without_markers(consumer.rows_of(&db)),
         &db,
         &expected,
         Duration::from_secs(60),
@@ -214,7 +188,7 @@ fn maxwell_defaults_publish_to_a_fanout_exchange() {
     // Maxwell's defaults but the exchange's name: fanout, not durable,
     // declared, routing key %db%.%table%.
     let child = sluice(&["--rabbitmq_exchange=sluice.test.fanout"]);
-    assert!(until_streaming(&rt, &db, &consumer));
+    assert!(until_marker_seen(&rt, &db, || consumer.has_marker(&db)));
     sql_at(
         &rt,
         mysql_port(),
@@ -309,7 +283,7 @@ fn rejected_options_stop_at_start_and_an_oversized_row_is_refused() {
 
     // A row over the broker's max_message_size (1 MiB here) stops progress.
     let child = sluice(&common);
-    assert!(until_streaming(&rt, &db, &consumer));
+    assert!(until_marker_seen(&rt, &db, || consumer.has_marker(&db)));
     sql_at(&rt, mysql_port(), &[big(1)]);
     let (code, err) = exits(child);
     assert_eq!(code, Some(1), "{err}");

@@ -126,13 +126,7 @@ fn sql(rt: &tokio::runtime::Runtime, stmts: &[String]) {
 
 /// Waits until a marker row written after sluice started shows up in `key`.
 fn until_streaming(rt: &tokio::runtime::Runtime, db: &str, key: &str) -> bool {
-    let mut n = 0;
-    wait_for(Duration::from_secs(30), || {
-        n += 1;
-        sql(rt, &[format!("INSERT INTO {db}.m VALUES ({n})")]);
-        std::thread::sleep(Duration::from_millis(200));
-        !list(key).is_empty()
-    })
+    until_marker_seen(rt, db, || !list(key).is_empty())
 }
 
 #[test]
@@ -231,11 +225,7 @@ fn stream_entries_and_a_refused_command() {
     // xadd: one stream entry per row, the JSON under "message".
     let stream = format!("stream{pid}");
     let child = sluice(&["--redis_type=xadd".into(), format!("--redis_key={stream}")]);
-    let mut n = 0;
-    let streaming = wait_for(Duration::from_secs(30), || {
-        n += 1;
-        sql(&rt, &[format!("INSERT INTO {db}.m VALUES ({n})")]);
-        std::thread::sleep(Duration::from_millis(200));
+    let streaming = until_marker_seen(&rt, &db, || {
         redis(&["XLEN", &stream]) != vec![b"0".to_vec()]
     });
     assert!(streaming);

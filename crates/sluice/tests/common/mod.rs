@@ -84,6 +84,26 @@ pub fn fresh_database(rt: &tokio::runtime::Runtime, db: &str, tables: &[&str]) {
     sql_at(rt, mysql_port(), &stmts);
 }
 
+/// Writes marker rows into `db.m (n INT)` until `seen` says one arrived:
+/// from then on sluice streams.
+pub fn until_marker_seen(
+    rt: &tokio::runtime::Runtime,
+    db: &str,
+    mut seen: impl FnMut() -> bool,
+) -> bool {
+    let mut n = 0;
+    wait_for(Duration::from_secs(30), || {
+        n += 1;
+        sql_at(
+            rt,
+            mysql_port(),
+            &[format!("INSERT INTO {db}.m VALUES ({n})")],
+        );
+        std::thread::sleep(Duration::from_millis(200));
+        seen()
+    })
+}
+
 pub async fn master_position(conn: &mut mysql_async::Conn) -> String {
     let row: mysql_async::Row = conn
         .query_first("SHOW MASTER STATUS")

@@ -28,6 +28,57 @@ pub async fn create_tables(c: &mut mysql_async::Conn, db: &str) {
     }
 }
 
+/// `create_tables` plus the marker table `m (n INT)` of `until_marker_seen`.
+pub fn create_tables_with_markers(rt: &tokio::runtime::Runtime, db: &str) {
+    rt.block_on(async {
+        let mut c = super::root_conn().await;
+        create_tables(&mut c, db).await;
+    });
+    super::sql_at(
+        rt,
+        super::mysql_port(),
+        &[format!("CREATE TABLE {db}.m (n INT)")],
+    );
+}
+
+/// The workload's rows (tables a and b) of what a consumer received,
+/// without the marker rows.
+pub fn without_markers(rows: Vec<Value>) -> Vec<Value> {
+    rows.into_iter().filter(|v| v["table"] != "m").collect()
+}
+
+/// The source tables of `db` on the private MariaDB, now.
+pub fn source_now(rt: &tokio::runtime::Runtime, db: &str) -> Copy {
+    rt.block_on(async {
+        let mut c = super::root_conn().await;
+        source(&mut c, db).await
+    })
+}
+
+/// `workload` on the private MariaDB in a thread of its own.
+pub struct Background {
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<u64>,
+}
+
+impl Background {
+    pub fn start(db: &str) -> Background {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (s, db) = (stop.clone(), db.to_string());
+        let thread = std::thread::spawn(move || workload(super::mysql_port(), &db, 1, 40, s));
+        Background { stop, thread }
+    }
+
+    /// Stops it; returns how many transactions committed (at least 20,
+    /// or the test is too small to mean anything).
+    pub fn finish(self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        let txns = self.thread.join().expect("workload thread");
+        assert!(txns > 20, "workload too small: {txns}");
+        txns
+    }
+}
+
 /// Applies sluice's output for `db` in order, keyed by primary key `id`.
 pub fn apply(out: &Path, db: &str) -> Copy {
     apply_rows(&super::read_lines(out), db)
