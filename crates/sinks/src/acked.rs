@@ -409,17 +409,14 @@ impl<W: Wire> Sink for AckedSink<W> {
     }
 
     fn flush(&mut self) -> Result<(), SinkError> {
-        let batch = std::mem::take(&mut self.batch);
+        let mut batch = std::mem::take(&mut self.batch);
         let r = self.deliver(&batch);
-        let mut batch = batch;
+        // A failed batch is kept: nothing of it counts as delivered.
         if r.is_ok() {
             batch.clear();
             self.sent_at = None;
-            self.batch = batch;
-        } else {
-            // Kept: nothing of it counts as delivered.
-            self.batch = batch;
         }
+        self.batch = batch;
         r
     }
 

@@ -188,8 +188,10 @@ impl NatsWire {
             .ok_or_else(|| Fault::Transient("not connected".into()))
     }
 
-    /// Reads protocol lines until `until` says the wait is over; answers
-    /// the server's PINGs, hands MSG/HMSG to `on_msg`, -ERR to `on_err`.
+    /// Reads the server's answers until `remaining` are in: the PONG of
+    /// core NATS, or one JetStream acknowledgement per published message.
+    /// Answers the server's PINGs; a publish permission error refuses the
+    /// messages of that subject, any other -ERR ends the connection.
     fn read_until(
         &mut self,
         batch: &Batch,

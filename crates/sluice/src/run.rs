@@ -589,7 +589,7 @@ fn stream(
     })?;
 
     let producer_stats = || telemetry.producer.get_or_init(Default::default).clone();
-    let sink: Box<dyn Sink> = match &cfg.producer {
+    let mut sink: Box<dyn Sink> = match &cfg.producer {
         Producer::Stdout => Box::new(StdoutSink::new()?),
         Producer::File(p) => Box::new(FileSink::open(p)?),
         Producer::Kafka(k) => kafka_sink(k, &telemetry)?,
@@ -599,7 +599,6 @@ fn stream(
         }
         Producer::Nats(n) => Box::new(sluice_sinks::nats::sink(n.clone(), producer_stats())),
     };
-    let mut sink = sink;
     sink.prepare()?;
     let abort = sink.abort_handle();
     let session_opts = SessionOptions {
