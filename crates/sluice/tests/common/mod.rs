@@ -218,7 +218,12 @@ pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
 }
 
 pub fn stop(mut child: Child) -> std::process::Output {
-    unsafe_kill(child.id(), 15);
+    // Only a child not reaped yet still owns its pid: once `try_wait` has
+    // collected it, the pid may belong to any new process (a broker the
+    // next test needs), so it must not be signalled.
+    if let Ok(None) = child.try_wait() {
+        unsafe_kill(child.id(), 15);
+    }
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(10) {
         if let Ok(Some(_)) = child.try_wait() {
