@@ -10,6 +10,7 @@
 #   (f)   sluice -> RabbitMQ exchange bound to no queue, confirms (what the
 #         producer itself costs: the broker only routes)
 # Usage: bench/brokers.sh [ROWS]   (default 200000; ROWS_PER_TXN default 1000)
+# SLUICE_OPTS: options added to every sluice run (e.g. --worker_threads=1).
 # The brokers are the private ones of scripts/redis.sh, nats.sh, rabbitmq.sh.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -46,7 +47,7 @@ timed() { # label, command...
 run_sluice() { # producer args...
   "$SLUICE" --host=127.0.0.1 --port="$PORT" --user=sluice --password=sluice --log_level=warn \
     --init_position="$START_FILE:$START_POS" --stop_position="$END_FILE:$END_POS" \
-    --client_id="bench-$$-$RANDOM-$(date +%s%N)" --http_port=0 --heartbeat_interval_ms=0 "$@"
+    --client_id="bench-$$-$RANDOM-$(date +%s%N)" --http_port=0 --heartbeat_interval_ms=0 ${SLUICE_OPTS:-} "$@"
 }
 
 timed "(ref) sluice -> file, fdatasync'd" run_sluice --producer=file --output_file="$TMP/out.json"

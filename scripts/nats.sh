@@ -7,6 +7,12 @@
 #   scripts/nats.sh start | stop | status
 #
 # Environment: SLUICE_NATS_PORT (default 23422), SLUICE_RUN_DIR (default .run).
+# TLS (the certificates of scripts/tls.sh): SLUICE_NATS_TLS=server | expired |
+# wronghost makes the server require TLS, showing that certificate;
+# SLUICE_TLS_CLIENT_AUTH=yes also requires a client certificate of the test CA.
+# SLUICE_NATS_AUTH=FILE includes FILE (a configuration fragment: users,
+# NKey users, an operator and its resolver) in the server's configuration.
+# Unset: plain text, anyone may connect.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 RUN_DIR=${SLUICE_RUN_DIR:-$ROOT/.run}
@@ -35,7 +41,23 @@ case "${1:-}" in
     install_if_missing
     running && exit 0
     mkdir -p "$DIR/jetstream"
-    PATH=$PATH:/usr/sbin nohup nats-server -a 127.0.0.1 -p "$PORT" -js -sd "$DIR/jetstream" \
+    conf=$DIR/nats.conf
+    {
+      echo "listen: 127.0.0.1:$PORT"
+      echo "jetstream { store_dir: \"$DIR/jetstream\" }"
+      if [ -n "${SLUICE_NATS_TLS:-}" ]; then
+        certs=$("$ROOT/scripts/tls.sh")
+        [ -f "$certs/$SLUICE_NATS_TLS.pem" ] || { echo "SLUICE_NATS_TLS=$SLUICE_NATS_TLS: no such certificate in $certs" >&2; exit 2; }
+        verify=false
+        [ "${SLUICE_TLS_CLIENT_AUTH:-no}" = yes ] && verify=true
+        echo "tls { cert_file: \"$certs/$SLUICE_NATS_TLS.pem\", key_file: \"$certs/$SLUICE_NATS_TLS.key\", ca_file: \"$certs/ca.pem\", verify: $verify }"
+      fi
+      if [ -n "${SLUICE_NATS_AUTH:-}" ]; then
+        cp "$SLUICE_NATS_AUTH" "$DIR/auth.conf"
+        echo "include ./auth.conf"
+      fi
+    } >"$conf"
+    PATH=$PATH:/usr/sbin nohup nats-server -c "$conf" \
       -P "$DIR/nats.pid" -l "$DIR/nats.log" >/dev/null 2>&1 9>&- &
     for _ in $(seq 1 100); do
       if [ -f "$DIR/nats.pid" ] && (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then exit 0; fi

@@ -10,11 +10,17 @@
 #   scripts/rabbitmq.sh ctl ARGS...     # rabbitmqctl against this broker
 #
 # Environment: SLUICE_RABBITMQ_PORT (default 23672), SLUICE_RUN_DIR (default .run).
+# TLS (the certificates of scripts/tls.sh): SLUICE_RABBITMQ_TLS=server | expired |
+# wronghost makes the port speak AMQPS only, showing that certificate;
+# SLUICE_TLS_CLIENT_AUTH=yes also requires a client certificate of the test CA.
+# Unset: plain AMQP.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 RUN_DIR=${SLUICE_RUN_DIR:-$ROOT/.run}
 PORT=${SLUICE_RABBITMQ_PORT:-23672}
 DIR=$RUN_DIR/rabbitmq-$PORT
+TLS=${SLUICE_RABBITMQ_TLS:-}
+CERTS=$RUN_DIR/tls
 BIN=/usr/lib/rabbitmq/bin
 
 install_if_missing() {
@@ -49,12 +55,18 @@ running() {
 }
 
 # The AMQP port answers the protocol header (the broker is ready, not only
-# listening).
+# listening); over TLS when it speaks TLS.
 amqp_ready() {
-  python3 - "$PORT" <<'PY'
-import socket, sys
+  python3 - "$PORT" "$TLS" "$CERTS" <<'PY'
+import socket, ssl, sys
 try:
     s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=2)
+    if sys.argv[2]:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        ctx.load_cert_chain(sys.argv[3] + "/client.pem", sys.argv[3] + "/client.key")
+        s = ctx.wrap_socket(s)
     s.sendall(b"AMQP\x00\x00\x09\x01")
     sys.exit(0 if s.recv(1) == b"\x01" else 1)
 except OSError:
@@ -75,8 +87,23 @@ case "${1:-}" in
     : >"$DIR/rabbitmq-env.conf"
     echo "[]." >"$DIR/enabled_plugins"
     echo "[]." >"$DIR/advanced.config"
+    if [ -n "$TLS" ]; then
+      "$ROOT/scripts/tls.sh" >/dev/null
+      [ -f "$CERTS/$TLS.pem" ] || { echo "SLUICE_RABBITMQ_TLS=$TLS: no such certificate in $CERTS" >&2; exit 2; }
+      peer=false
+      [ "${SLUICE_TLS_CLIENT_AUTH:-no}" = yes ] && peer=true
+      listeners="listeners.tcp = none
+listeners.ssl.default = 127.0.0.1:$PORT
+ssl_options.cacertfile = $CERTS/ca.pem
+ssl_options.certfile = $CERTS/$TLS.pem
+ssl_options.keyfile = $CERTS/$TLS.key
+ssl_options.verify = verify_peer
+ssl_options.fail_if_no_peer_cert = $peer"
+    else
+      listeners="listeners.tcp.default = 127.0.0.1:$PORT"
+    fi
     cat >"$DIR/rabbitmq.conf" <<EOF
-listeners.tcp.default = 127.0.0.1:$PORT
+$listeners
 loopback_users = none
 load_definitions = $ROOT/scripts/rabbitmq-definitions.json
 disk_free_limit.absolute = 50MB

@@ -6,11 +6,16 @@
 #   scripts/redis.sh start | stop | status
 #
 # Environment: SLUICE_REDIS_PORT (default 23379), SLUICE_RUN_DIR (default .run).
+# TLS (the certificates of scripts/tls.sh): SLUICE_REDIS_TLS=server | expired |
+# wronghost makes the port speak TLS only, showing that certificate;
+# SLUICE_TLS_CLIENT_AUTH=yes also requires a client certificate of the test CA.
+# SLUICE_REDIS_PASSWORD sets requirepass. Unset: plain text, no password.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 RUN_DIR=${SLUICE_RUN_DIR:-$ROOT/.run}
 PORT=${SLUICE_REDIS_PORT:-23379}
 DIR=$RUN_DIR/redis-$PORT
+TLS=${SLUICE_REDIS_TLS:-}
 
 install_if_missing() {
   if ! command -v redis-server >/dev/null 2>&1; then
@@ -30,7 +35,18 @@ case "${1:-}" in
     install_if_missing
     running && exit 0
     mkdir -p "$DIR"
-    redis-server --port "$PORT" --bind 127.0.0.1 --daemonize yes --dir "$DIR" \
+    listen=(--port "$PORT")
+    if [ -n "$TLS" ]; then
+      certs=$("$ROOT/scripts/tls.sh")
+      [ -f "$certs/$TLS.pem" ] || { echo "SLUICE_REDIS_TLS=$TLS: no such certificate in $certs" >&2; exit 2; }
+      auth=no
+      [ "${SLUICE_TLS_CLIENT_AUTH:-no}" = yes ] && auth=yes
+      listen=(--port 0 --tls-port "$PORT" --tls-cert-file "$certs/$TLS.pem"
+        --tls-key-file "$certs/$TLS.key" --tls-ca-cert-file "$certs/ca.pem"
+        --tls-auth-clients "$auth")
+    fi
+    [ -n "${SLUICE_REDIS_PASSWORD:-}" ] && listen+=(--requirepass "$SLUICE_REDIS_PASSWORD")
+    redis-server "${listen[@]}" --bind 127.0.0.1 --daemonize yes --dir "$DIR" \
       --pidfile "$DIR/redis.pid" --logfile "$DIR/redis.log" --save "" \
       --appendonly yes --appendfsync always --protected-mode no
     for _ in $(seq 1 100); do

@@ -21,8 +21,28 @@ pub enum SourceError {
         state: String,
         message: String,
     },
-    #[error("the binlog at {position} is no longer on the server (purged): {message}. Restart from a position the server still has with --init_position FILE:POS (SHOW BINARY LOGS lists them), accepting the gap, or re-bootstrap the tables")]
-    BinlogPurged { position: String, message: String },
+    /// Error 1236 "could not find first log file": the file was purged, or
+    /// never existed; the caller tells which (SHOW BINARY LOGS, see
+    /// [`crate::position::missing_file`]).
+    #[error("the binlog file {file} is not on the server (purged, or never there): {message}. SHOW BINARY LOGS lists the files it has; restart from one with --init_position FILE:POS, accepting the gap, or re-bootstrap the tables")]
+    BinlogUnavailable { file: String, message: String },
+    /// Another replica registered with our server id and the server dropped
+    /// this session (MariaDB error 4052, MySQL error 1236 with that text).
+    #[error("the server dropped this replication session because another replica registered with the same server id {server_id} ({message}). Every sluice instance and every replica of this server needs its own id: set --replica_server_id to an unused one (SHOW SLAVE HOSTS lists those in use), or stop the other instance")]
+    SameServerId { server_id: u32, message: String },
+    /// A packet larger than the limit of the connection's phase: read no
+    /// further, allocate nothing for it.
+    #[error("the server at {addr} sent a packet of {size} bytes, more than the {limit} bytes allowed {phase}: not a MySQL server, or a broken one")]
+    PacketTooLarge {
+        addr: String,
+        size: u64,
+        limit: u64,
+        phase: &'static str,
+    },
+    /// What answered is not a MySQL server (an HTTP server, another
+    /// service, noise).
+    #[error("the peer at {addr} is not a MySQL server (where the MySQL greeting belongs it sent {seen}): check the host and port")]
+    NotMysql { addr: String, seen: String },
     #[error("authentication failed for user '{user}': {message}")]
     Auth { user: String, message: String },
     #[error("binlog checksum mismatch in event at {file}:{offset} (expected {expected:#010x}, computed {computed:#010x})")]
@@ -34,6 +54,10 @@ pub enum SourceError {
     },
     #[error("protocol error: {0}")]
     Protocol(String),
+    /// TLS configuration, the server's certificate or the server's TLS
+    /// support: definite, the message names the option to change.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 impl SourceError {

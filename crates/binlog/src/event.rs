@@ -28,6 +28,8 @@ pub mod types {
     pub const MYSQL_PREVIOUS_GTIDS: u8 = 35;
     pub const PARTIAL_UPDATE_ROWS: u8 = 39;
     pub const TRANSACTION_PAYLOAD: u8 = 40;
+    /// MySQL 8.3+: a GTID with a tag (`uuid:tag:gno`).
+    pub const MYSQL_GTID_TAGGED: u8 = 42;
     pub const MARIADB_ANNOTATE_ROWS: u8 = 160;
     pub const MARIADB_BINLOG_CHECKPOINT: u8 = 161;
     pub const MARIADB_GTID: u8 = 162;

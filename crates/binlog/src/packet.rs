@@ -1,30 +1,144 @@
 //! MySQL client/server packet framing: 3-byte length, 1-byte sequence id,
 //! payloads of 16 MiB - 1 continued in further packets.
 
-use tokio::io::{AsyncBufRead, AsyncReadExt, AsyncWriteExt, BufReader};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{
+    AsyncBufRead, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, ReadBuf,
+};
 use tokio::net::TcpStream;
 
+use crate::tls::{ConnectTlsError, TlsConnector, TlsStream};
 use crate::SourceError;
 
 const MAX_PAYLOAD: usize = 0xFF_FFFF;
 
+/// The largest packet accepted while logging in and registering: greetings,
+/// auth exchanges (an RSA key is under 1 KiB) and OK/ERR packets are small.
+pub const HANDSHAKE_LIMIT: usize = 1 << 20;
+
+/// The largest packet of the binlog stream: a 1 GiB event (the most a dump
+/// thread sends: MySQL and MariaDB raise its max_allowed_packet to 1 GiB)
+/// plus the packet's leading byte.
+pub const STREAM_LIMIT: usize = (1 << 30) + 1;
+
+/// The connection under the packet layer. An enum rather than a boxed
+/// trait object: the binlog stream is read through it at hundreds of MB/s,
+/// and a match costs less than a virtual call on every read.
+pub enum Stream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// Reads and writes packets. The session reads and writes in turn (never
+/// at once), so one buffered stream serves both directions.
 pub struct PacketIo {
-    reader: BufReader<tokio::net::tcp::OwnedReadHalf>,
-    writer: tokio::net::tcp::OwnedWriteHalf,
+    reader: BufReader<Stream>,
     seq: u8,
     addr: String,
+    /// No packet larger than this is read (or allocated for), and what the
+    /// connection is doing, for the error.
+    limit: usize,
+    phase: &'static str,
 }
 
 impl PacketIo {
     pub fn new(stream: TcpStream, addr: String) -> Self {
         let _ = stream.set_nodelay(true);
-        let (r, w) = stream.into_split();
         PacketIo {
-            reader: BufReader::with_capacity(1 << 18, r),
-            writer: w,
+            reader: BufReader::with_capacity(1 << 18, Stream::Plain(stream)),
             seq: 0,
             addr,
+            limit: HANDSHAKE_LIMIT,
+            phase: "during the handshake",
         }
+    }
+
+    /// Whether the connection is encrypted.
+    pub fn is_tls(&self) -> bool {
+        matches!(self.reader.get_ref(), Stream::Tls(_))
+    }
+
+    /// Runs the TLS handshake (after the SSL request packet); `host` is what
+    /// the certificate is checked against under VERIFY_IDENTITY.
+    pub async fn start_tls(
+        self,
+        connector: &TlsConnector,
+        host: &str,
+    ) -> Result<PacketIo, SourceError> {
+        // Bytes the server sent before the handshake were not protected by
+        // it: whoever injected them must not get them read as if they had.
+        if !self.reader.buffer().is_empty() {
+            return Err(SourceError::protocol(
+                "the server sent data before the TLS handshake; refusing to continue",
+            ));
+        }
+        let PacketIo {
+            reader,
+            seq,
+            addr,
+            limit,
+            phase,
+        } = self;
+        let tcp = match reader.into_inner() {
+            Stream::Plain(tcp) => tcp,
+            Stream::Tls(_) => return Err(SourceError::protocol("TLS started twice")),
+        };
+        let tls = connector.connect(host, tcp).await.map_err(|e| match e {
+            ConnectTlsError::Tls(t) => SourceError::Tls(t),
+            ConnectTlsError::Io(source) => SourceError::Io {
+                addr: addr.clone(),
+                source,
+            },
+        })?;
+        Ok(PacketIo {
+            reader: BufReader::with_capacity(1 << 18, Stream::Tls(Box::new(tls))),
+            seq,
+            addr,
+            limit,
+            phase,
+        })
     }
 
     fn io_err(&self, source: std::io::Error) -> SourceError {
@@ -32,6 +146,67 @@ impl PacketIo {
             addr: self.addr.clone(),
             source,
         }
+    }
+
+    /// The largest packet read from now on, and what the connection does
+    /// (named in the error).
+    pub fn set_limit(&mut self, limit: usize, phase: &'static str) {
+        self.limit = limit;
+        self.phase = phase;
+    }
+
+    fn too_large(&self, size: usize) -> SourceError {
+        SourceError::PacketTooLarge {
+            addr: self.addr.clone(),
+            size: size as u64,
+            limit: self.limit as u64,
+            phase: self.phase,
+        }
+    }
+
+    /// Reads the server's first packet, which must be a greeting (protocol
+    /// 10) or an error: anything else (an HTTP server's answer, another
+    /// protocol, noise) is reported as not being a MySQL server, showing
+    /// what came, before anything is allocated for it.
+    pub async fn read_greeting(&mut self) -> Result<Vec<u8>, SourceError> {
+        let mut header = [0u8; 4];
+        if let Err(e) = self.reader.read_exact(&mut header).await {
+            return Err(if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                SourceError::EndOfStream
+            } else {
+                self.io_err(e)
+            });
+        }
+        let len = u32::from_le_bytes([header[0], header[1], header[2], 0]) as usize;
+        let mut start = header.to_vec();
+        start.extend(self.reader.buffer().first());
+        if !greeting_plausible(&start) {
+            let mut seen = header.to_vec();
+            let more = self.reader.buffer();
+            seen.extend_from_slice(&more[..more.len().min(28)]);
+            return Err(SourceError::NotMysql {
+                addr: self.addr.clone(),
+                seen: describe_bytes(&seen),
+            });
+        }
+        self.seq = 1;
+        let mut buf = vec![0u8; len];
+        if let Err(e) = self.reader.read_exact(&mut buf).await {
+            return Err(if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                SourceError::EndOfStream
+            } else {
+                self.io_err(e)
+            });
+        }
+        if !matches!(buf[0], 10 | 0xFF) {
+            let mut seen = header.to_vec();
+            seen.extend_from_slice(&buf[..buf.len().min(28)]);
+            return Err(SourceError::NotMysql {
+                addr: self.addr.clone(),
+                seen: describe_bytes(&seen),
+            });
+        }
+        Ok(buf)
     }
 
     /// Starts a new command: the next packet written has sequence id 0.
@@ -54,6 +229,9 @@ impl PacketIo {
             let len = u32::from_le_bytes([header[0], header[1], header[2], 0]) as usize;
             self.seq = header[3].wrapping_add(1);
             let start = buf.len();
+            if start + len > self.limit {
+                return Err(self.too_large(start + len));
+            }
             buf.resize(start + len, 0);
             if let Err(e) = self.reader.read_exact(&mut buf[start..]).await {
                 return Err(if e.kind() == std::io::ErrorKind::UnexpectedEof {
@@ -76,7 +254,8 @@ impl PacketIo {
             return false;
         }
         let len = u32::from_le_bytes([avail[0], avail[1], avail[2], 0]) as usize;
-        if len >= MAX_PAYLOAD || avail.len() < 4 + len {
+        // Oversized packets are refused by `read_packet_into`.
+        if len >= MAX_PAYLOAD || len > self.limit || avail.len() < 4 + len {
             return false;
         }
         self.seq = avail[3].wrapping_add(1);
@@ -110,16 +289,46 @@ impl PacketIo {
                 self.seq = self.seq.wrapping_add(1);
             }
         }
-        if let Err(e) = self.writer.write_all(&out).await {
-            return Err(self.io_err(e));
-        }
-        Ok(())
+        // Flushing matters under TLS: rustls may hold the record back.
+        let w = self.reader.get_mut();
+        let res = match w.write_all(&out).await {
+            Ok(()) => w.flush().await,
+            Err(e) => Err(e),
+        };
+        res.map_err(|e| self.io_err(e))
     }
 
     /// Sends a command packet (sequence id 0).
     pub async fn command(&mut self, payload: &[u8]) -> Result<(), SourceError> {
         self.reset_seq();
         self.write_packet(payload).await
+    }
+}
+
+/// Whether the first bytes a server sent can start a MySQL greeting: a
+/// packet header (a length a greeting can have, sequence id 0), then
+/// protocol version 10 or an error packet. Judges what is there.
+pub fn greeting_plausible(first: &[u8]) -> bool {
+    let len = match first {
+        [a, b, c, ..] => u32::from_le_bytes([*a, *b, *c, 0]) as usize,
+        _ => return true,
+    };
+    (1..=HANDSHAKE_LIMIT).contains(&len)
+        && first.get(3).is_none_or(|&seq| seq == 0)
+        && first.get(4).is_none_or(|&b| b == 10 || b == 0xFF)
+}
+
+/// Bytes as they would read as text (`"HTTP/1.1 400"`), or in hex when
+/// they are not text; for errors about what a peer sent.
+pub fn describe_bytes(bytes: &[u8]) -> String {
+    let text = bytes
+        .iter()
+        .all(|&b| b.is_ascii_graphic() || b == b' ' || b == b'\r' || b == b'\n' || b == b'\t');
+    if text {
+        format!("{:?}", String::from_utf8_lossy(bytes))
+    } else {
+        let hex: Vec<String> = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        format!("the bytes {}", hex.join(" "))
     }
 }
 
@@ -261,6 +470,24 @@ mod tests {
         assert_eq!(Reader::new(&[0xFC, 0x01, 0x02]).lenenc().unwrap(), 0x0201);
         assert_eq!(Reader::new(&[0xFD, 1, 2, 3]).lenenc().unwrap(), 0x030201);
         assert!(Reader::new(&[0xFE, 1]).lenenc().is_err());
+    }
+
+    #[test]
+    fn greetings_are_told_from_other_protocols() {
+        assert!(greeting_plausible(&[0x4a, 0, 0, 0, 10, b'8']));
+        assert!(greeting_plausible(&[0x17, 0, 0, 0, 0xFF]));
+        assert!(greeting_plausible(&[0x4a, 0]));
+        assert!(!greeting_plausible(b"HTTP/1.1 400"));
+        assert!(!greeting_plausible(b"SSH-2.0-OpenSSH"));
+        assert!(!greeting_plausible(&[0x4a, 0, 0, 1, 10]));
+        assert!(!greeting_plausible(&[0x4a, 0, 0, 0, 9]));
+        assert!(!greeting_plausible(&[0, 0, 0, 0, 10]));
+    }
+
+    #[test]
+    fn bytes_are_described_as_text_or_hex() {
+        assert_eq!(describe_bytes(b"HTTP/1.1 400"), "\"HTTP/1.1 400\"");
+        assert_eq!(describe_bytes(&[0, 0xFF, 7]), "the bytes 00 ff 07");
     }
 
     #[test]

@@ -60,6 +60,39 @@ impl fmt::Display for BinlogPosition {
     }
 }
 
+/// Why the server has no binlog file of a requested name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MissingFile {
+    /// It comes before the first file the server still has: purged.
+    Purged { first: String },
+    /// It is not a name the server has or had (a typo, another server's
+    /// file, a different log-bin base name, a file not yet written).
+    NotFound {
+        first: Option<String>,
+        last: Option<String>,
+    },
+}
+
+/// Tells a purged file from one that never existed, given the server's
+/// files in order (SHOW BINARY LOGS): purged when it has the same base name
+/// and a lower number than the first one listed.
+pub fn missing_file(requested: &str, listed: &[String]) -> MissingFile {
+    fn split(name: &str) -> Option<(&str, u64)> {
+        let (base, n) = name.rsplit_once('.')?;
+        Some((base, n.parse().ok()?))
+    }
+    let first = listed.first().cloned();
+    let last = listed.last().cloned();
+    match (first.as_deref().and_then(split), split(requested)) {
+        (Some((base, n_first)), Some((req_base, n))) if base == req_base && n < n_first => {
+            MissingFile::Purged {
+                first: first.unwrap_or_default(),
+            }
+        }
+        _ => MissingFile::NotFound { first, last },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,5 +108,44 @@ mod tests {
         assert!(BinlogPosition::parse("b.1:x").is_err());
         assert!(BinlogPosition::parse(":5").is_err());
         assert!(BinlogPosition::parse("b.1:2").is_err());
+    }
+
+    #[test]
+    fn a_missing_file_before_the_first_is_purged_else_unknown() {
+        let listed = vec![
+            "mysql-bin.000007".to_string(),
+            "mysql-bin.000008".to_string(),
+        ];
+        assert_eq!(
+            missing_file("mysql-bin.000003", &listed),
+            MissingFile::Purged {
+                first: "mysql-bin.000007".into()
+            }
+        );
+        for unknown in [
+            "mysql-bin.999999",
+            "other-bin.000001",
+            "mysql-bin.00000x",
+            "x",
+        ] {
+            assert!(
+                matches!(missing_file(unknown, &listed), MissingFile::NotFound { .. }),
+                "{unknown}"
+            );
+        }
+        // Numbers, not text: 1000000 comes after 999999.
+        let long = vec!["b.999999".to_string(), "b.1000000".to_string()];
+        assert!(matches!(
+            missing_file("b.1000001", &long),
+            MissingFile::NotFound { .. }
+        ));
+        assert!(matches!(
+            missing_file("b.999998", &long),
+            MissingFile::Purged { .. }
+        ));
+        assert!(matches!(
+            missing_file("b.000001", &[]),
+            MissingFile::NotFound { first: None, .. }
+        ));
     }
 }

@@ -4,6 +4,7 @@
 //! partial rows were never emitted: the pipeline only emits at commit).
 
 use crate::event::{self, types, Event, QueryKind, Rotate};
+use crate::mysql_gtid::{GtidSet, MysqlGtid};
 use crate::{BinlogPosition, GtidState};
 
 #[derive(Debug, Clone)]
@@ -16,6 +17,10 @@ pub struct ResumeTracker {
     /// transaction being read.
     gtid: GtidState,
     pending: Option<event::MariadbGtid>,
+    /// MySQL: the executed GTID set (from the start position or
+    /// PREVIOUS_GTIDS) and the GTID of the transaction being read.
+    mysql: Option<GtidSet>,
+    mysql_pending: Option<MysqlGtid>,
 }
 
 impl ResumeTracker {
@@ -25,6 +30,11 @@ impl ResumeTracker {
             .as_deref()
             .and_then(|g| GtidState::parse(g).ok())
             .unwrap_or_default();
+        let mysql = start
+            .gtid
+            .as_deref()
+            .filter(|g| g.contains(':'))
+            .and_then(|g| GtidSet::parse(g).ok());
         ResumeTracker {
             file: start.file.clone(),
             offset: start.offset,
@@ -32,6 +42,8 @@ impl ResumeTracker {
             boundary: start,
             gtid,
             pending: None,
+            mysql,
+            mysql_pending: None,
         }
     }
 
@@ -48,6 +60,14 @@ impl ResumeTracker {
                 if let Ok(g) = event::MariadbGtid::parse(h, &ev.body) {
                     self.in_txn = !g.standalone;
                     self.pending = Some(g);
+                }
+            }
+            types::MYSQL_GTID | types::MYSQL_GTID_TAGGED => {
+                self.mysql_pending = MysqlGtid::parse(h.event_type, &ev.body).ok();
+            }
+            types::MYSQL_PREVIOUS_GTIDS => {
+                if let Ok(set) = GtidSet::parse_previous_gtids(&ev.body) {
+                    self.mysql.get_or_insert_with(GtidSet::default).union(&set);
                 }
             }
             types::MARIADB_GTID_LIST => {
@@ -76,10 +96,19 @@ impl ResumeTracker {
                     self.gtid.apply(&g);
                 }
             }
+            if !matches!(h.event_type, types::MYSQL_GTID | types::MYSQL_GTID_TAGGED) {
+                if let (Some(g), Some(set)) = (self.mysql_pending.take(), self.mysql.as_mut()) {
+                    set.add(&g);
+                }
+            }
+            let gtid = match &self.mysql {
+                Some(set) if !set.is_empty() => Some(set.to_string()),
+                _ => (!self.gtid.is_empty()).then(|| self.gtid.to_string()),
+            };
             self.boundary = BinlogPosition {
                 file: self.file.clone(),
                 offset: self.offset,
-                gtid: (!self.gtid.is_empty()).then(|| self.gtid.to_string()),
+                gtid,
             };
         }
     }
@@ -87,11 +116,44 @@ impl ResumeTracker {
     pub fn resume_position(&self) -> &BinlogPosition {
         &self.boundary
     }
+
+    /// The position read up to, when it is inside a transaction (which
+    /// began at the resume position and has not committed yet).
+    pub fn inside_transaction(&self) -> Option<BinlogPosition> {
+        self.in_txn
+            .then(|| BinlogPosition::new(self.file.clone(), self.offset))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mysql_executed_set_grows_at_each_commit() {
+        let u = "3e11fa47-71ca-11e1-9e33-c80aa9429562";
+        let mut start = BinlogPosition::new("m.1", 4);
+        start.gtid = Some(format!("{u}:1-5"));
+        let mut t = ResumeTracker::new(start);
+        let mut g = vec![0u8];
+        g.extend_from_slice(&crate::mysql_gtid::Uuid::parse(u).unwrap().0);
+        g.extend_from_slice(&6u64.to_le_bytes());
+        t.observe(&ev(types::MYSQL_GTID, 200, g));
+        let mut begin = vec![0u8; 13];
+        begin.extend_from_slice(b"\0BEGIN");
+        t.observe(&ev(types::QUERY, 260, begin));
+        t.observe(&ev(types::WRITE_ROWS, 300, vec![]));
+        assert_eq!(
+            t.resume_position().gtid.as_deref(),
+            Some(format!("{u}:1-5").as_str())
+        );
+        t.observe(&ev(types::XID, 331, 1u64.to_le_bytes().to_vec()));
+        assert_eq!(
+            t.resume_position().gtid.as_deref(),
+            Some(format!("{u}:1-6").as_str())
+        );
+        assert_eq!(t.resume_position().offset, 331);
+    }
 
     fn ev(event_type: u8, log_pos: u32, body: Vec<u8>) -> Event {
         Event::new(event_type, 0, log_pos, body)

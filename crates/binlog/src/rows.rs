@@ -28,6 +28,8 @@ pub mod col {
     pub const TIMESTAMP2: u8 = 17;
     pub const DATETIME2: u8 = 18;
     pub const TIME2: u8 = 19;
+    /// MySQL 9.0+: a vector of float32 values (little-endian), length-prefixed.
+    pub const VECTOR: u8 = 242;
     pub const JSON: u8 = 245;
     pub const NEWDECIMAL: u8 = 246;
     pub const ENUM: u8 = 247;
@@ -55,7 +57,9 @@ pub struct ColumnType {
 impl ColumnType {
     fn from_wire(code: u8, m0: u8, m1: u8) -> ColumnType {
         let meta = match code {
-            col::FLOAT | col::DOUBLE | col::BLOB | col::GEOMETRY | col::JSON => m0 as u32,
+            col::FLOAT | col::DOUBLE | col::BLOB | col::GEOMETRY | col::JSON | col::VECTOR => {
+                m0 as u32
+            }
             col::TIMESTAMP2 | col::DATETIME2 | col::TIME2 => m0 as u32,
             col::VARCHAR | col::VAR_STRING => u16::from_le_bytes([m0, m1]) as u32,
             col::NEWDECIMAL => ((m0 as u32) << 8) | m1 as u32,
@@ -80,7 +84,7 @@ impl ColumnType {
 
     fn meta_len(code: u8) -> usize {
         match code {
-            col::FLOAT | col::DOUBLE | col::BLOB | col::GEOMETRY | col::JSON => 1,
+            col::FLOAT | col::DOUBLE | col::BLOB | col::GEOMETRY | col::JSON | col::VECTOR => 1,
             col::TIMESTAMP2 | col::DATETIME2 | col::TIME2 => 1,
             col::VARCHAR | col::VAR_STRING | col::NEWDECIMAL | col::BIT => 2,
             col::STRING | col::ENUM | col::SET => 2,
@@ -105,11 +109,13 @@ impl ColumnType {
     }
 
     /// Whether the column takes a charset entry in the optional metadata
-    /// (character columns, enum/set excluded).
+    /// (character columns, enum/set excluded). The server counts GEOMETRY
+    /// (a blob underneath) and, since MySQL 9, VECTOR among them: leaving
+    /// them out shifts the collation of every later text column.
     pub fn is_character(&self) -> bool {
         matches!(
             self.code,
-            col::STRING | col::VARCHAR | col::VAR_STRING | col::BLOB
+            col::STRING | col::VARCHAR | col::VAR_STRING | col::BLOB | col::GEOMETRY | col::VECTOR
         )
     }
 
@@ -129,6 +135,10 @@ pub struct TableMetadata {
     pub enum_values: Vec<Option<Vec<Vec<u8>>>>,
     pub set_values: Vec<Option<Vec<Vec<u8>>>>,
     pub primary_key: Vec<usize>,
+    /// Dimensions of the VECTOR columns, in column order (MySQL 9.0+).
+    pub vector_dimensions: Vec<u64>,
+    /// Per column: false for an INVISIBLE column (MySQL 8.0.23+), when logged.
+    pub visible: Vec<bool>,
 }
 
 #[derive(Debug, Clone)]
@@ -226,6 +236,8 @@ fn parse_optional_metadata(cols: &[ColumnType], data: &[u8]) -> Result<TableMeta
         enum_values: vec![None; n],
         set_values: vec![None; n],
         primary_key: Vec::new(),
+        vector_dimensions: Vec::new(),
+        visible: Vec::new(),
     };
     let char_cols: Vec<usize> = (0..n).filter(|&i| cols[i].is_character()).collect();
     let enumset_cols: Vec<usize> = (0..n).filter(|&i| cols[i].is_enum_or_set()).collect();
@@ -292,7 +304,18 @@ fn parse_optional_metadata(cols: &[ColumnType], data: &[u8]) -> Result<TableMeta
                     rr.lenenc()?;
                 }
             }
-            _ => {} // geometry type, visibility, ...: not needed
+            12 => {
+                md.visible = (0..n)
+                    .map(|i| v.get(i / 8).is_some_and(|b| b & (0x80 >> (i % 8)) != 0))
+                    .collect()
+            }
+            13 => {
+                let mut rr = Reader::new(v);
+                while rr.remaining() > 0 {
+                    md.vector_dimensions.push(rr.lenenc()?);
+                }
+            }
+            _ => {} // geometry type, ...: not needed
         }
     }
     if !md.names.is_empty() && md.names.len() != n {
@@ -316,7 +339,9 @@ impl RowsKind {
     pub fn of_event_type(t: u8) -> Option<RowsKind> {
         match t {
             types::WRITE_ROWS_V1 | types::WRITE_ROWS => Some(RowsKind::Insert),
-            types::UPDATE_ROWS_V1 | types::UPDATE_ROWS => Some(RowsKind::Update),
+            types::UPDATE_ROWS_V1 | types::UPDATE_ROWS | types::PARTIAL_UPDATE_ROWS => {
+                Some(RowsKind::Update)
+            }
             types::DELETE_ROWS_V1 | types::DELETE_ROWS => Some(RowsKind::Delete),
             _ => None,
         }
@@ -342,6 +367,9 @@ pub struct RowsHeader {
     /// The after-image's column bitmap (updates only).
     pub present_after: Vec<u8>,
     pub rows_offset: usize,
+    /// PARTIAL_UPDATE_ROWS: a shared image sits between the before and the
+    /// after image of each row (`read_shared_image`).
+    pub partial: bool,
 }
 
 /// Rows-event flag: last event of the statement.
@@ -362,6 +390,14 @@ impl RowsHeader {
         let column_count = r.lenenc()? as usize;
         let bm = column_count.div_ceil(8);
         let present = r.take(bm)?.to_vec();
+        // Every row's first image then takes at least its NULL bitmap, so
+        // a loop over the rows always advances (the server always logs
+        // some column: the key, or the whole row).
+        if !(0..column_count).any(|i| bit(&present, i)) {
+            return Err(SourceError::protocol(
+                "rows event whose column bitmap names no column",
+            ));
+        }
         let present_after = if kind == RowsKind::Update {
             r.take(bm)?.to_vec()
         } else {
@@ -375,8 +411,39 @@ impl RowsHeader {
             present,
             present_after,
             rows_offset: r.position(),
+            partial: event_type == types::PARTIAL_UPDATE_ROWS,
         })
     }
+}
+
+/// binlog_row_value_options bit: JSON columns may hold a diff.
+pub const PARTIAL_JSON_UPDATES: u64 = 1;
+
+/// Reads the shared image of a PARTIAL_UPDATE_ROWS row (between its before
+/// and after image): `value_options`, then, with PARTIAL_JSON_UPDATES, one
+/// bit per JSON column of the table (whether in the images or not), set
+/// when the after image holds that column as a diff. Fills `partial` per
+/// table column; returns the position of the after image.
+pub fn read_shared_image(
+    body: &[u8],
+    pos: usize,
+    tm: &TableMap,
+    partial: &mut Vec<bool>,
+) -> Result<usize, SourceError> {
+    partial.clear();
+    partial.resize(tm.columns.len(), false);
+    let mut r = Reader::new(body.get(pos..).unwrap_or_default());
+    let options = r.lenenc()?;
+    if options & PARTIAL_JSON_UPDATES != 0 {
+        let json: Vec<usize> = (0..tm.columns.len())
+            .filter(|&i| tm.columns[i].code == col::JSON)
+            .collect();
+        let bits = r.take(json.len().div_ceil(8))?;
+        for (k, &i) in json.iter().enumerate() {
+            partial[i] = bit(bits, k);
+        }
+    }
+    Ok(pos + r.position())
 }
 
 /// A cell of a row image: `None` for NULL or absent, else the byte range of
@@ -503,6 +570,7 @@ pub fn cell_len(t: ColumnType, data: &[u8]) -> Result<usize, String> {
         col::BLOB
         | col::GEOMETRY
         | col::JSON
+        | col::VECTOR
         | col::TINY_BLOB
         | col::MEDIUM_BLOB
         | col::LONG_BLOB => {

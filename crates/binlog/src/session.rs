@@ -6,25 +6,23 @@ use std::time::Duration;
 
 use tokio::net::TcpStream;
 
+use crate::auth::AuthOptions;
 use crate::event::{types, ChecksumAlg, Event, EventHeader, HEADER_LEN};
-use crate::packet::{parse_err, PacketIo, Reader};
-use crate::{auth, BinlogPosition, SourceError};
+use crate::packet::{parse_err, PacketIo, STREAM_LIMIT};
+use crate::tls::TlsOptions;
+use crate::{BinlogPosition, SourceError};
 
-const CLIENT_LONG_PASSWORD: u32 = 1;
-const CLIENT_LONG_FLAG: u32 = 4;
-const CLIENT_PROTOCOL_41: u32 = 0x200;
-const CLIENT_TRANSACTIONS: u32 = 0x2000;
-const CLIENT_SECURE_CONNECTION: u32 = 0x8000;
-const CLIENT_MULTI_RESULTS: u32 = 0x20000;
-const CLIENT_PLUGIN_AUTH: u32 = 0x80000;
-const CLIENT_PLUGIN_AUTH_LENENC: u32 = 0x200000;
+/// Above max_allowed_packet: the packet's first byte, the event header and
+/// checksum (the server checks the event's data against the limit).
+const EVENT_HEADROOM: usize = 64 << 10;
+const STREAM_PHASE: &str = "in the binlog stream (the server's max_allowed_packet, at most 1 GiB)";
 
 /// COM_BINLOG_DUMP flag asking MariaDB for ANNOTATE_ROWS events.
 const BINLOG_SEND_ANNOTATE_ROWS_EVENT: u16 = 2;
 /// MariaDB replica capability: understands GTID events (MARIA_SLAVE_CAPABILITY_GTID).
 const MARIADB_SLAVE_CAPABILITY_GTID: u32 = 4;
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct SessionOptions {
     pub host: String,
     pub port: u16,
@@ -39,6 +37,29 @@ pub struct SessionOptions {
     /// MariaDB: start after `start.gtid` (`@slave_connect_state`) instead of
     /// at `start.file`/`start.offset`, when the position has a GTID.
     pub gtid_mode: bool,
+    /// `replication_ssl` and the certificate options.
+    pub tls: TlsOptions,
+    /// `enable_cleartext_plugin`, `server_public_key_path`.
+    pub auth: AuthOptions,
+}
+
+/// Written by hand so that the password never reaches a log line.
+impl std::fmt::Debug for SessionOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionOptions")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("user", &self.user)
+            .field("password", &"<redacted>")
+            .field("server_id", &self.server_id)
+            .field("start", &self.start)
+            .field("heartbeat", &self.heartbeat)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("gtid_mode", &self.gtid_mode)
+            .field("tls", &self.tls)
+            .field("auth", &self.auth)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SessionOptions {
@@ -57,78 +78,9 @@ pub struct BinlogSession {
     read_deadline: Duration,
     file: String,
     server_version: String,
-}
-
-struct Handshake {
-    capabilities: u32,
-    scramble: Vec<u8>,
-    plugin: String,
-    server_version: String,
-}
-
-fn parse_handshake(p: &[u8]) -> Result<Handshake, SourceError> {
-    let mut r = Reader::new(p);
-    let proto = r.u8()?;
-    if proto != 10 {
-        return Err(SourceError::protocol(format!(
-            "unsupported handshake protocol version {proto}"
-        )));
-    }
-    let server_version = String::from_utf8_lossy(r.nul_terminated()?).into_owned();
-    let _conn_id = r.u32()?;
-    let mut scramble = r.take(8)?.to_vec();
-    r.u8()?;
-    let mut capabilities = r.u16()? as u32;
-    let mut plugin = String::from("mysql_native_password");
-    if r.remaining() > 0 {
-        let _charset = r.u8()?;
-        let _status = r.u16()?;
-        capabilities |= (r.u16()? as u32) << 16;
-        let auth_len = r.u8()? as usize;
-        r.take(10)?;
-        if capabilities & CLIENT_SECURE_CONNECTION != 0 {
-            let n = auth_len.saturating_sub(8).max(13);
-            let part2 = r.take(n.min(r.remaining()))?;
-            // The last byte is a NUL terminator, not scramble.
-            let end = part2.iter().position(|&b| b == 0).unwrap_or(part2.len());
-            scramble.extend_from_slice(&part2[..end]);
-        }
-        if capabilities & CLIENT_PLUGIN_AUTH != 0 && r.remaining() > 0 {
-            let rest = r.rest();
-            let end = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
-            plugin = String::from_utf8_lossy(&rest[..end]).into_owned();
-        }
-    }
-    Ok(Handshake {
-        capabilities,
-        scramble,
-        plugin,
-        server_version,
-    })
-}
-
-fn scramble_for(
-    plugin: &str,
-    password: &str,
-    scramble: &[u8],
-    user: &str,
-) -> Result<Vec<u8>, SourceError> {
-    match plugin {
-        "mysql_native_password" => Ok(auth::native_password(password.as_bytes(), scramble)),
-        "caching_sha2_password" => Ok(auth::caching_sha2_password(password.as_bytes(), scramble)),
-        "mysql_clear_password" => {
-            let mut v = password.as_bytes().to_vec();
-            v.push(0);
-            Ok(v)
-        }
-        other => Err(SourceError::Auth {
-            user: user.to_string(),
-            message: format!(
-                "the server asks for authentication plugin '{other}', which sluice does not speak; \
-                 give the replication user mysql_native_password or caching_sha2_password"
-            ),
-        }),
-    }
+    server_id: u32,
+    /// The largest packet of the stream (see `request_dump`).
+    stream_limit: usize,
 }
 
 impl BinlogSession {
@@ -160,11 +112,12 @@ impl BinlogSession {
             ))
         })?
         .map_err(io_err)?;
-        let mut io = PacketIo::new(stream, addr.clone());
+        let io = PacketIo::new(stream, addr.clone());
         let deadline = opts.connect_timeout;
-        let server_version = tokio::time::timeout(deadline, Self::authenticate(&mut io, opts))
-            .await
-            .map_err(|_| SourceError::ReadTimeout(deadline))??;
+        let (io, server_version) =
+            tokio::time::timeout(deadline, crate::handshake::establish(io, opts))
+                .await
+                .map_err(|_| SourceError::ReadTimeout(deadline))??;
         let mut session = BinlogSession {
             io,
             buf: Vec::with_capacity(1 << 16),
@@ -173,6 +126,8 @@ impl BinlogSession {
             read_deadline: opts.read_deadline(),
             file: opts.start.file.clone(),
             server_version,
+            server_id: opts.server_id,
+            stream_limit: STREAM_LIMIT,
         };
         tokio::time::timeout(deadline, session.request_dump(opts))
             .await
@@ -188,86 +143,9 @@ impl BinlogSession {
         self.server_version.to_ascii_lowercase().contains("mariadb")
     }
 
-    async fn authenticate(io: &mut PacketIo, opts: &SessionOptions) -> Result<String, SourceError> {
-        let p = io.read_packet().await?;
-        if p.first() == Some(&0xFF) {
-            return Err(parse_err(&p));
-        }
-        let hs = parse_handshake(&p)?;
-        let mut caps = CLIENT_LONG_PASSWORD
-            | CLIENT_LONG_FLAG
-            | CLIENT_PROTOCOL_41
-            | CLIENT_TRANSACTIONS
-            | CLIENT_SECURE_CONNECTION
-            | CLIENT_MULTI_RESULTS
-            | CLIENT_PLUGIN_AUTH;
-        caps &= hs.capabilities | CLIENT_LONG_PASSWORD;
-        if hs.capabilities & CLIENT_PLUGIN_AUTH_LENENC != 0 {
-            caps |= CLIENT_PLUGIN_AUTH_LENENC;
-        }
-        if caps & CLIENT_PROTOCOL_41 == 0 {
-            return Err(SourceError::protocol("server does not speak protocol 4.1"));
-        }
-        let auth_data = scramble_for(&hs.plugin, &opts.password, &hs.scramble, &opts.user)?;
-        let mut out = Vec::with_capacity(128);
-        out.extend_from_slice(&caps.to_le_bytes());
-        out.extend_from_slice(&(16u32 << 20).to_le_bytes());
-        out.push(45); // utf8mb4_general_ci
-        out.extend_from_slice(&[0u8; 23]);
-        out.extend_from_slice(opts.user.as_bytes());
-        out.push(0);
-        // One length byte serves both the length-encoded and the 4.1 form:
-        // scrambles are at most 32 bytes.
-        out.push(auth_data.len() as u8);
-        out.extend_from_slice(&auth_data);
-        out.extend_from_slice(hs.plugin.as_bytes());
-        out.push(0);
-        io.write_packet(&out).await?;
-        let mut plugin = hs.plugin.clone();
-        loop {
-            let p = io.read_packet().await?;
-            match p.first() {
-                Some(0x00) => return Ok(hs.server_version),
-                Some(0xFF) => {
-                    return Err(match parse_err(&p) {
-                        SourceError::Server { code, message, .. } if code == 1045 || code == 1698 => {
-                            SourceError::Auth {
-                                user: opts.user.clone(),
-                                message,
-                            }
-                        }
-                        e => e,
-                    })
-                }
-                Some(0xFE) => {
-                    // Auth switch request: plugin name, then new scramble.
-                    let mut r = Reader::new(&p[1..]);
-                    plugin = String::from_utf8_lossy(r.nul_terminated()?).into_owned();
-                    let data = r.rest();
-                    let end = data.iter().position(|&b| b == 0).unwrap_or(data.len());
-                    let reply = scramble_for(&plugin, &opts.password, &data[..end], &opts.user)?;
-                    io.write_packet(&reply).await?;
-                }
-                Some(0x01) if plugin == "caching_sha2_password" => match p.get(1) {
-                    Some(3) => continue, // fast auth succeeded; OK follows
-                    _ => {
-                        return Err(SourceError::Auth {
-                            user: opts.user.clone(),
-                            message: "caching_sha2_password needs full authentication (RSA or TLS), which \
-                                      sluice does not do yet: log in once with the mysql client so the \
-                                      server caches the credential, or use mysql_native_password"
-                                .into(),
-                        })
-                    }
-                },
-                _ => {
-                    return Err(SourceError::protocol(format!(
-                        "unexpected packet during authentication (first byte {:?})",
-                        p.first()
-                    )))
-                }
-            }
-        }
+    /// Whether the session is encrypted (TLS).
+    pub fn is_tls(&self) -> bool {
+        self.io.is_tls()
     }
 
     async fn query(&mut self, sql: &str) -> Result<(), SourceError> {
@@ -285,7 +163,61 @@ impl BinlogSession {
         }
     }
 
+    /// The first column of the first row of a text result set, as a number
+    /// (None: no row, NULL, or not a number). Bounded like every read here:
+    /// a handful of columns, packets under the handshake limit.
+    async fn query_u64(&mut self, sql: &str) -> Result<Option<u64>, SourceError> {
+        let mut cmd = vec![0x03];
+        cmd.extend_from_slice(sql.as_bytes());
+        self.io.command(&cmd).await?;
+        let p = self.io.read_packet().await?;
+        let columns = match p.first() {
+            Some(0x00) => return Ok(None),
+            Some(0xFF) => return Err(parse_err(&p)),
+            _ => crate::packet::Reader::new(&p).lenenc()?,
+        };
+        if columns == 0 || columns > 64 {
+            return Err(SourceError::protocol(format!(
+                "'{sql}' answered with a result set of {columns} columns"
+            )));
+        }
+        let is_eof = |p: &[u8]| p.first() == Some(&0xFE) && p.len() < 9;
+        for _ in 0..columns {
+            self.io.read_packet().await?;
+        }
+        if !is_eof(&self.io.read_packet().await?[..]) {
+            return Err(SourceError::protocol(format!(
+                "'{sql}': no end of the column definitions"
+            )));
+        }
+        let mut value = None;
+        loop {
+            let row = self.io.read_packet().await?;
+            if is_eof(&row[..]) {
+                return Ok(value);
+            }
+            if row.first() == Some(&0xFF) {
+                return Err(parse_err(&row));
+            }
+            if value.is_none() && row.first() != Some(&0xFB) {
+                let text = crate::packet::Reader::new(&row).lenenc_bytes()?;
+                value = std::str::from_utf8(text).ok().and_then(|t| t.parse().ok());
+            }
+        }
+    }
+
     async fn request_dump(&mut self, opts: &SessionOptions) -> Result<(), SourceError> {
+        // No event is larger than the server's max_allowed_packet (events
+        // are written under it), and none above 1 GiB: the most the stream
+        // may make this process hold at once.
+        let server_max = self
+            .query_u64("SELECT @@global.max_allowed_packet")
+            .await?
+            .unwrap_or(STREAM_LIMIT as u64);
+        self.stream_limit = usize::try_from(server_max)
+            .unwrap_or(STREAM_LIMIT)
+            .saturating_add(EVENT_HEADROOM)
+            .clamp(1 << 20, STREAM_LIMIT);
         // Tell the server we verify checksums, and at which period to send
         // heartbeats when there is nothing else to send.
         self.query("SET @master_binlog_checksum = @@global.binlog_checksum")
@@ -301,13 +233,15 @@ impl BinlogSession {
             ))
             .await?;
         }
+        let mut mysql_gtids = None;
         let by_gtid = match (&opts.start.gtid, opts.gtid_mode) {
+            (Some(g), true) if !g.is_empty() && !self.is_mariadb() => {
+                // MySQL: the executed GTID set goes in the dump command.
+                let set = crate::mysql_gtid::GtidSet::parse(g).map_err(SourceError::protocol)?;
+                mysql_gtids = Some(set);
+                true
+            }
             (Some(g), true) if !g.is_empty() => {
-                if !self.is_mariadb() {
-                    return Err(SourceError::protocol(
-                        "gtid_mode is implemented for MariaDB only; on MySQL resume by file and offset (gtid_mode=false)",
-                    ));
-                }
                 // Validated digits and separators only: safe to inline.
                 let state = crate::GtidState::parse(g).map_err(SourceError::protocol)?;
                 self.query(&format!("SET @slave_connect_state = '{state}'"))
@@ -341,6 +275,12 @@ impl BinlogSession {
                 opts.start.offset
             ))
         })?;
+        if let Some(set) = mysql_gtids {
+            let cmd = crate::mysql_gtid::com_binlog_dump_gtid(opts.server_id, "", 4, &set);
+            self.io.command(&cmd).await?;
+            self.io.set_limit(self.stream_limit, STREAM_PHASE);
+            return Ok(());
+        }
         let mut dump = vec![0x12];
         // By GTID: no file name; the server finds the file and says which
         // one in its first (rotate) event.
@@ -354,6 +294,7 @@ impl BinlogSession {
         dump.extend_from_slice(&opts.server_id.to_le_bytes());
         dump.extend_from_slice(file.as_bytes());
         self.io.command(&dump).await?;
+        self.io.set_limit(self.stream_limit, STREAM_PHASE);
         Ok(())
     }
 
@@ -411,22 +352,45 @@ impl BinlogSession {
         result
     }
 
+    /// An error the server sent instead of an event, named by its cause
+    /// where the code alone does not say it.
+    fn stream_error(&self, p: &[u8]) -> SourceError {
+        match parse_err(p) {
+            // MariaDB's ER_SLAVE_SAME_ID; MySQL sends 1236 with the text.
+            SourceError::Server { code, message, .. }
+                if code == 4052
+                    || (code == 1236 && message.contains("same server_uuid/server_id")) =>
+            {
+                SourceError::SameServerId {
+                    server_id: self.server_id,
+                    message,
+                }
+            }
+            SourceError::Server { code, message, .. }
+                if code == 1236 && message.contains("Could not find first log file") =>
+            {
+                SourceError::BinlogUnavailable {
+                    file: self.file.clone(),
+                    message,
+                }
+            }
+            SourceError::Server {
+                code,
+                state,
+                message,
+            } if code == 1236 => SourceError::Server {
+                code,
+                state,
+                message: format!("{message} (reading binlog file {})", self.file),
+            },
+            e => e,
+        }
+    }
+
     fn decode_packet(&mut self, p: &[u8]) -> Result<Event, SourceError> {
         match p.first() {
             Some(0x00) => {}
-            Some(0xFF) => {
-                return Err(match parse_err(p) {
-                    SourceError::Server {
-                        code: 1236,
-                        message,
-                        ..
-                    } => SourceError::BinlogPurged {
-                        position: self.file.clone(),
-                        message,
-                    },
-                    e => e,
-                })
-            }
+            Some(0xFF) => return Err(self.stream_error(p)),
             Some(0xFE) if p.len() < 9 => return Err(SourceError::EndOfStream),
             _ => {
                 return Err(SourceError::protocol(
@@ -513,27 +477,5 @@ mod tests {
         ev[25] ^= 1;
         assert!(verify_checksum(&ev).is_err());
         assert!(verify_checksum(&ev[..10]).is_err());
-    }
-
-    #[test]
-    fn handshake_mariadb() {
-        let mut p = vec![10];
-        p.extend_from_slice(b"5.5.5-10.11.6-MariaDB\0");
-        p.extend_from_slice(&7u32.to_le_bytes());
-        p.extend_from_slice(b"abcdefgh");
-        p.push(0);
-        p.extend_from_slice(&0xF7FEu16.to_le_bytes());
-        p.push(45);
-        p.extend_from_slice(&2u16.to_le_bytes());
-        p.extend_from_slice(&0x81BFu16.to_le_bytes());
-        p.push(21);
-        p.extend_from_slice(&[0; 10]);
-        p.extend_from_slice(b"ijklmnopqrst\0");
-        p.extend_from_slice(b"mysql_native_password\0");
-        let hs = parse_handshake(&p).unwrap();
-        assert_eq!(hs.scramble, b"abcdefghijklmnopqrst");
-        assert_eq!(hs.plugin, "mysql_native_password");
-        assert!(hs.server_version.contains("MariaDB"));
-        assert!(parse_handshake(&p[..20]).is_err());
     }
 }

@@ -1,6 +1,8 @@
 //! MySQL's binary JSON column format (MySQL 5.7+; MariaDB stores JSON as
 //! text instead) rendered as JSON text.
 
+use sluice_binlog::rows::col;
+
 use crate::json;
 
 fn need(b: &[u8], n: usize) -> Result<(), String> {
@@ -79,17 +81,109 @@ fn value(out: &mut Vec<u8>, t: u8, b: &[u8], depth: u32) -> Result<(), String> {
             json::write_str(out, s);
         }
         0x0F => {
-            // Opaque: a MySQL type code and raw bytes; rendered as base64 text.
+            // Opaque: a MySQL type code and that type's bytes.
             need(b, 1)?;
             let (n, l) = varlen(&b[1..])?;
             need(b, 1 + l + n)?;
-            use base64::Engine;
-            let s = base64::engine::general_purpose::STANDARD.encode(&b[1 + l..1 + l + n]);
-            json::write_str(out, &s);
+            opaque(out, b[0], &b[1 + l..1 + l + n])?;
         }
         other => return Err(format!("unknown binary JSON type {other:#x}")),
     }
     Ok(())
+}
+
+/// Opaque values as Maxwell renders them (mysql-binlog-connector-java's
+/// `JsonStringFormatter`): DECIMAL as a bare number with its scale,
+/// temporal types as quoted text (fraction only when non-zero, trailing
+/// zeros trimmed), anything else as its bytes in base64.
+fn opaque(out: &mut Vec<u8>, ty: u8, data: &[u8]) -> Result<(), String> {
+    match ty {
+        col::NEWDECIMAL | col::DECIMAL => {
+            if data.len() < 2 {
+                return Err("binary JSON decimal shorter than its precision and scale".into());
+            }
+            let (precision, scale) = (u32::from(data[0]), u32::from(data[1]));
+            if scale > precision {
+                return Err(format!(
+                    "binary JSON decimal with scale {scale} above precision {precision}"
+                ));
+            }
+            crate::values::decimal(out, &data[2..], precision, scale)
+        }
+        col::DATE
+        | col::NEWDATE
+        | col::TIME
+        | col::TIME2
+        | col::DATETIME
+        | col::DATETIME2
+        | col::TIMESTAMP
+        | col::TIMESTAMP2 => {
+            let b: [u8; 8] = data
+                .get(..8)
+                .and_then(|b| b.try_into().ok())
+                .ok_or("binary JSON temporal value shorter than 8 bytes")?;
+            let packed = i64::from_le_bytes(b);
+            let a = packed.unsigned_abs();
+            let (int, micros) = (a >> 24, a % (1 << 24));
+            out.push(b'"');
+            if matches!(ty, col::TIME | col::TIME2) {
+                if packed < 0 {
+                    out.push(b'-');
+                }
+                clock(
+                    out,
+                    (int >> 12) % (1 << 10),
+                    (int >> 6) % 64,
+                    int % 64,
+                    micros,
+                );
+            } else {
+                let ymd = int >> 17;
+                let ym = ymd >> 5;
+                digits(out, ym / 13, 4);
+                out.push(b'-');
+                digits(out, ym % 13, 2);
+                out.push(b'-');
+                digits(out, ymd % 32, 2);
+                if !matches!(ty, col::DATE | col::NEWDATE) {
+                    let hms = int % (1 << 17);
+                    out.push(b' ');
+                    clock(out, hms >> 12, (hms >> 6) % 64, hms % 64, micros);
+                }
+            }
+            out.push(b'"');
+            Ok(())
+        }
+        _ => {
+            use base64::Engine;
+            let s = base64::engine::general_purpose::STANDARD.encode(data);
+            json::write_str(out, &s);
+            Ok(())
+        }
+    }
+}
+
+/// `v` in at least `width` digits, zero-padded.
+fn digits(out: &mut Vec<u8>, v: u64, width: usize) {
+    let s = v.to_string();
+    out.extend(std::iter::repeat_n(b'0', width.saturating_sub(s.len())));
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn clock(out: &mut Vec<u8>, h: u64, m: u64, s: u64, micros: u64) {
+    digits(out, h, 2);
+    out.push(b':');
+    digits(out, m, 2);
+    out.push(b':');
+    digits(out, s, 2);
+    if micros != 0 {
+        let mut f = format!("{:06}", micros.min(999_999));
+        while f.ends_with('0') {
+            f.pop();
+        }
+        out.push(b'.');
+        out.extend_from_slice(f.as_bytes());
+    }
 }
 
 fn container(

@@ -7,7 +7,7 @@ use sluice_binlog::rows::{col, ColumnType, TableMap};
 use sluice_schema::{Catalog, Table};
 
 use crate::charset::TextDecoding;
-use crate::encode::ColumnPattern;
+use crate::encode::{ColumnPattern, OutputConfig};
 use crate::json;
 use crate::values::ColumnDecode;
 
@@ -73,8 +73,9 @@ pub fn resolve(
     map: TableMap,
     catalog: &Catalog,
     table: Option<&Table>,
-    exclude: &[ColumnPattern],
+    out: &OutputConfig,
 ) -> Result<DecodeTable, ResolveError> {
+    let exclude = &out.exclude_columns;
     let md = &map.metadata;
     let n = map.columns.len();
     let full = !md.names.is_empty();
@@ -177,7 +178,7 @@ pub fn resolve(
             )));
         }
         columns.push(ColumnDecode {
-            key: json::key(&name),
+            key: json::key(&out.naming.apply(&name)),
             excluded: excluded(&name, exclude),
             is_json: ty.code == col::JSON || cat_col.is_some_and(|c| c.is_json),
             name,

@@ -52,7 +52,7 @@ fn need(b: &[u8], n: usize) -> R {
 fn payload(b: &[u8], prefix: usize) -> Result<&[u8], String> {
     need(b, prefix)?;
     let n = le(&b[..prefix]) as usize;
-    b.get(prefix..prefix + n)
+    b.get(prefix..prefix.saturating_add(n))
         .ok_or_else(|| "value shorter than its length prefix".to_string())
 }
 
@@ -120,14 +120,14 @@ impl Renderer {
             col::FLOAT => {
                 need(b, 4)?;
                 let v = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-                write_float(out, v.is_finite(), |buf| buf.format_finite(v).to_string());
+                write_float(out, v.is_finite(), v);
             }
             col::DOUBLE => {
                 need(b, 8)?;
                 let mut a = [0u8; 8];
                 a.copy_from_slice(&b[..8]);
                 let v = f64::from_le_bytes(a);
-                write_float(out, v.is_finite(), |buf| buf.format_finite(v).to_string());
+                write_float(out, v.is_finite(), v);
             }
             col::NEWDECIMAL => decimal(out, b, t.meta >> 8, t.meta & 0xFF)?,
             col::BIT => json::write_int(out, be(&b[..b.len().min(8)])),
@@ -159,17 +159,19 @@ impl Renderer {
                     out.extend_from_slice(b"null");
                     return Ok(());
                 }
-                out.push(b'"');
-                date(out, (ym / 13) as u64, (ym % 13) as u64, (ymd & 31) as u64);
-                out.push(b' ');
-                clock(
+                datetime(
                     out,
-                    (hms >> 12) as u64,
-                    ((hms >> 6) & 63) as u64,
-                    (hms & 63) as u64,
+                    [
+                        (ym / 13) as u64,
+                        (ym % 13) as u64,
+                        (ymd & 31) as u64,
+                        (hms >> 12) as u64,
+                        ((hms >> 6) & 63) as u64,
+                        (hms & 63) as u64,
+                    ],
+                    micros,
+                    t.meta,
                 );
-                fraction(out, micros, t.meta);
-                out.push(b'"');
             }
             col::TIMESTAMP2 => {
                 need(b, 4)?;
@@ -189,11 +191,19 @@ impl Renderer {
                     return Ok(());
                 }
                 let (d, tm) = (v / 1_000_000, v % 1_000_000);
-                out.push(b'"');
-                date(out, d / 10_000, (d / 100) % 100, d % 100);
-                out.push(b' ');
-                clock(out, tm / 10_000, (tm / 100) % 100, tm % 100);
-                out.push(b'"');
+                datetime(
+                    out,
+                    [
+                        d / 10_000,
+                        (d / 100) % 100,
+                        d % 100,
+                        tm / 10_000,
+                        (tm / 100) % 100,
+                        tm % 100,
+                    ],
+                    0,
+                    0,
+                );
             }
             col::TIME2 => time2(out, b, t.meta)?,
             col::TIME => {
@@ -270,6 +280,7 @@ impl Renderer {
                 let p = payload(b, t.meta as usize)?;
                 crate::jsonb::render(out, p)?;
             }
+            col::VECTOR => vector(out, payload(b, t.meta as usize)?)?,
             other => return Err(format!("column type code {other} is not supported")),
         }
         Ok(())
@@ -280,19 +291,22 @@ impl Renderer {
             out.extend_from_slice(b"null");
             return;
         }
-        out.push(b'"');
-        if secs == 0 && micros == 0 {
-            out.extend_from_slice(b"0000-00-00 00:00:00");
+        let fields = if secs == 0 && micros == 0 {
+            [0; 6]
         } else {
             let days = (secs / 86_400) as i64;
             let rem = secs % 86_400;
             let (y, m, d) = civil_from_days(days);
-            date(out, y as u64, m as u64, d as u64);
-            out.push(b' ');
-            clock(out, rem / 3600, (rem / 60) % 60, rem % 60);
-        }
-        fraction(out, micros, fsp);
-        out.push(b'"');
+            [
+                y as u64,
+                m as u64,
+                d as u64,
+                rem / 3600,
+                (rem / 60) % 60,
+                rem % 60,
+            ]
+        };
+        datetime(out, fields, micros, fsp);
     }
 
     fn text(&mut self, out: &mut Vec<u8>, c: &ColumnDecode, p: &[u8]) -> R {
@@ -339,13 +353,64 @@ impl Renderer {
     }
 }
 
-fn write_float(out: &mut Vec<u8>, finite: bool, f: impl FnOnce(&mut ryu::Buffer) -> String) {
+/// VECTOR (MySQL 9): little-endian float32 values, rendered as a JSON
+/// array of numbers (Maxwell has no rule for the type).
+fn vector(out: &mut Vec<u8>, p: &[u8]) -> R {
+    if !p.len().is_multiple_of(4) {
+        return Err(format!(
+            "vector of {} bytes is not a whole number of float32 values",
+            p.len()
+        ));
+    }
+    out.push(b'[');
+    for (i, c) in p.chunks_exact(4).enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let v = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+        write_float(out, v.is_finite(), v);
+    }
+    out.push(b']');
+    Ok(())
+}
+
+fn write_float<F: ryu::Float>(out: &mut Vec<u8>, finite: bool, v: F) {
     if !finite {
         out.extend_from_slice(b"null");
         return;
     }
     let mut buf = ryu::Buffer::new();
-    out.extend_from_slice(f(&mut buf).as_bytes());
+    out.extend_from_slice(buf.format_finite(v).as_bytes());
+}
+
+/// Appends `"YYYY-MM-DD HH:MM:SS[.ffffff]"` (quoted; `fsp` fraction
+/// digits) from [year, month, day, hour, minute, second]: built on the
+/// stack and copied once, as every date-time column of every row goes
+/// through here.
+fn datetime(out: &mut Vec<u8>, f: [u64; 6], micros: u64, fsp: u32) {
+    let digit = |v: u64| b'0' + (v % 10) as u8;
+    let mut b = *b"\"0000-00-00 00:00:00.000000\"";
+    let y = f[0];
+    b[1] = digit(y / 1000);
+    b[2] = digit(y / 100);
+    b[3] = digit(y / 10);
+    b[4] = digit(y);
+    for (i, at) in [6, 9, 12, 15, 18].into_iter().enumerate() {
+        b[at] = digit(f[i + 1] / 10);
+        b[at + 1] = digit(f[i + 1]);
+    }
+    let end = if fsp == 0 {
+        20
+    } else {
+        let mut x = micros;
+        for i in (21..27).rev() {
+            b[i] = digit(x);
+            x /= 10;
+        }
+        21 + fsp.min(6) as usize
+    };
+    b[end] = b'"';
+    out.extend_from_slice(&b[..=end]);
 }
 
 fn pad2(out: &mut Vec<u8>, v: u64) {
@@ -481,7 +546,7 @@ fn push_digits(out: &mut [u8; 96], len: &mut usize, v: u64, width: usize) -> R {
 
 /// Packed DECIMAL(precision, scale) to its exact decimal text, scale kept.
 /// Works on the stack: this runs for every decimal cell.
-fn decimal(out: &mut Vec<u8>, b: &[u8], precision: u32, scale: u32) -> R {
+pub(crate) fn decimal(out: &mut Vec<u8>, b: &[u8], precision: u32, scale: u32) -> R {
     const DIG2BYTES: [usize; 10] = [0, 1, 1, 2, 2, 3, 3, 4, 4, 4];
     let size = sluice_binlog::rows::decimal_bin_size(precision, scale);
     need(b, size)?;
@@ -693,6 +758,26 @@ mod tests {
             render(&column(col::BIT, 24), &[0xE3, 0x8E, 0x56]),
             "14913110"
         );
+    }
+
+    #[test]
+    fn vectors_are_arrays_of_float32() {
+        let mut b = 12u32.to_le_bytes().to_vec();
+        for v in [1.1f32, -2.5, 0.0] {
+            b.extend_from_slice(&v.to_le_bytes());
+        }
+        assert_eq!(render(&column(col::VECTOR, 4), &b), "[1.1,-2.5,0.0]");
+        assert_eq!(render(&column(col::VECTOR, 4), &[0, 0, 0, 0]), "[]");
+        let mut r = Renderer::new(RenderOptions {
+            null_zero_dates: false,
+        });
+        assert!(r
+            .render(
+                &mut Vec::new(),
+                &column(col::VECTOR, 4),
+                &[3, 0, 0, 0, 1, 2, 3]
+            )
+            .is_err());
     }
 
     #[test]

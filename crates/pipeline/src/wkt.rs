@@ -4,17 +4,27 @@
 pub struct Wkb<'a> {
     data: &'a [u8],
     pos: usize,
+    /// Collections inside collections: bounded, so a hostile value cannot
+    /// exhaust the stack.
+    depth: u32,
 }
+
+/// Deeper nesting than any real geometry has.
+const MAX_DEPTH: u32 = 64;
 
 impl<'a> Wkb<'a> {
     pub fn new(data: &'a [u8]) -> Self {
-        Wkb { data, pos: 0 }
+        Wkb {
+            data,
+            pos: 0,
+            depth: 0,
+        }
     }
 
     fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
         let s = self
             .data
-            .get(self.pos..self.pos + n)
+            .get(self.pos..self.pos.saturating_add(n))
             .ok_or_else(|| "geometry value truncated".to_string())?;
         self.pos += n;
         Ok(s)
@@ -55,7 +65,7 @@ impl<'a> Wkb<'a> {
         &mut self,
         little: bool,
         out: &mut String,
-        item: fn(&mut Self, bool, &mut String) -> Result<(), String>,
+        mut item: impl FnMut(&mut Self, bool, &mut String) -> Result<(), String>,
     ) -> Result<(), String> {
         let n = self.u32(little)?;
         if n == 0 {
@@ -106,18 +116,14 @@ impl<'a> Wkb<'a> {
                     6 => "MULTIPOLYGON ",
                     _ => "GEOMETRYCOLLECTION ",
                 });
-                let n = self.u32(little)?;
-                if n == 0 {
-                    out.push_str("EMPTY");
-                    return Ok(());
+                if self.depth >= MAX_DEPTH {
+                    return Err(format!("geometry nested deeper than {MAX_DEPTH} levels"));
                 }
-                out.push('(');
-                for i in 0..n {
-                    if i > 0 {
-                        out.push_str(", ");
-                    }
+                // Each member is a whole geometry with its own header.
+                self.depth += 1;
+                let members = self.list(little, out, |r, _, out| {
                     let mut part = String::new();
-                    self.geometry(&mut part)?;
+                    r.geometry(&mut part)?;
                     if kind == 7 {
                         out.push_str(&part);
                     } else {
@@ -131,8 +137,10 @@ impl<'a> Wkb<'a> {
                             out.push_str(body);
                         }
                     }
-                }
-                out.push(')');
+                    Ok(())
+                });
+                self.depth -= 1;
+                members?;
             }
             other => return Err(format!("unknown WKB geometry type {other}")),
         }
@@ -191,5 +199,25 @@ mod tests {
         Wkb::new(&mp).geometry(&mut s).unwrap();
         assert_eq!(s, "MULTIPOINT ((1 2))");
         assert!(Wkb::new(&mp[..10]).geometry(&mut String::new()).is_err());
+    }
+}
+
+#[cfg(test)]
+mod hostile {
+    use super::*;
+
+    /// A collection holding a collection holding … a million levels deep
+    /// is an error, not a stack overflow.
+    #[test]
+    fn deep_nesting_is_refused() {
+        let mut v = Vec::new();
+        for _ in 0..1_000_000 {
+            v.push(1);
+            v.extend_from_slice(&7u32.to_le_bytes());
+            v.extend_from_slice(&1u32.to_le_bytes());
+        }
+        let mut out = String::new();
+        let e = Wkb::new(&v).geometry(&mut out).unwrap_err();
+        assert!(e.contains("nested deeper"), "{e}");
     }
 }

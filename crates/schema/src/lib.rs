@@ -12,6 +12,7 @@
 //! column names, signedness, charsets and enum/set values.
 
 pub mod capture;
+pub mod connect;
 pub mod ddl;
 pub mod model;
 pub mod serial;

@@ -140,15 +140,7 @@ pub fn table_from_json(v: &Value) -> Result<Table, String> {
             column_type: opt_s(c.get("ct")).unwrap_or_default(),
             charset: opt_s(c.get("cs")),
             unsigned: c.get("u").and_then(Value::as_bool).unwrap_or(false),
-            values: c
-                .get("v")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|x| x.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default(),
+            values: strings(c.get("v")),
             is_json: c.get("j").and_then(Value::as_bool).unwrap_or(false),
         });
     }
@@ -157,16 +149,19 @@ pub fn table_from_json(v: &Value) -> Result<Table, String> {
         name: s(v.get("n").unwrap_or(&Value::Null))?,
         charset: opt_s(v.get("cs")),
         columns,
-        primary_key: v
-            .get("pk")
-            .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|x| x.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default(),
+        primary_key: strings(v.get("pk")),
     })
+}
+
+/// The strings of a JSON array (empty when absent).
+fn strings(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// A whole catalog (without collations, which are the server's and are

@@ -1,4 +1,4 @@
-//! Maxwell's DDL corpus (`../shared/conformance/maxwell/sql/ddl`): every
+//! Maxwell's DDL corpus (`testdata/maxwell/sql/ddl`): every
 //! statement of the fixed, partition and GIS files must parse, and so must
 //! those of `mysql-test-errors.sql`, which Maxwell itself cannot parse.
 
@@ -10,8 +10,7 @@ fn corpus_dir() -> PathBuf {
     std::env::var("SLUICE_CONFORMANCE_DDL")
         .map(PathBuf::from)
         .unwrap_or_else(|_| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../../../shared/conformance/maxwell/sql/ddl")
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testdata/maxwell/sql/ddl")
         })
 }
 

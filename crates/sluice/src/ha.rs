@@ -138,11 +138,20 @@ pub async fn campaign(cfg: &HaConfig, telemetry: &Arc<Telemetry>, floor: u64) ->
     }
 }
 
+/// Why a campaign must start over with a new session (always retried).
+#[derive(Debug, thiserror::Error)]
+enum CampaignError {
+    #[error("zookeeper: {0}")]
+    ZooKeeper(#[from] zk::Error),
+    #[error("{0}")]
+    Lost(String),
+}
+
 async fn try_campaign(
     cfg: &HaConfig,
     telemetry: &Arc<Telemetry>,
     floor: u64,
-) -> anyhow::Result<Term> {
+) -> Result<Term, CampaignError> {
     telemetry.campaigns.fetch_add(1, Relaxed);
     let client = zk::Client::connector()
         .with_session_timeout(cfg.session_timeout)
@@ -154,13 +163,20 @@ async fn try_campaign(
     let election = format!("{base}/election");
     ensure_path(&client, &election).await?;
     let opts = zk::CreateMode::EphemeralSequential.with_acls(zk::Acls::anyone_all());
+    // Who the candidate is and where its HTTP endpoint answers: the
+    // cluster view lists every candidate from these.
+    let candidate = serde_json::json!({"identity": cfg.identity, "http": cfg.http_address});
     let (_, seq) = client
-        .create(&format!("{election}/n-"), cfg.identity.as_bytes(), &opts)
+        .create(
+            &format!("{election}/n-"),
+            candidate.to_string().as_bytes(),
+            &opts,
+        )
         .await?;
     let mine: u64 = seq
         .to_string()
         .parse()
-        .map_err(|_| anyhow::anyhow!("unexpected sequence {seq}"))?;
+        .map_err(|_| CampaignError::Lost(format!("unexpected sequence {seq}")))?;
     tracing::info!(node = %format!("{election}/n-{seq}"), "election: candidate");
     let mut state = client.state_watcher();
     loop {
@@ -172,7 +188,9 @@ async fn try_campaign(
             .collect();
         children.sort();
         let Some(pos) = children.iter().position(|(s, _)| *s == mine) else {
-            anyhow::bail!("our election node is gone (session expired?)");
+            return Err(CampaignError::Lost(
+                "our election node is gone (session expired?)".into(),
+            ));
         };
         if pos == 0 {
             break;
@@ -195,7 +213,7 @@ async fn try_campaign(
                 s = state.changed() => {
                     telemetry.set_session(format!("{s:?}"));
                     if s.is_terminated() {
-                        anyhow::bail!("session {s:?} while waiting for the predecessor");
+                        return Err(CampaignError::Lost(format!("session {s:?} while waiting for the predecessor")));
                     }
                     break;
                 }

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Pool, Row};
 use sluice_binlog::BinlogPosition;
+use sluice_schema::Catalog;
 
 use crate::telemetry::unix_millis;
 
@@ -21,7 +22,7 @@ const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("position store: {0}")]
+    #[error("position store: {}", sluice_schema::connect::describe(.0))]
     Sql(#[from] mysql_async::Error),
     #[error("position store: no answer from the server within {0:?}")]
     Timeout(std::time::Duration),
@@ -31,6 +32,53 @@ pub enum StoreError {
         ours: u64,
         theirs: u64,
     },
+}
+
+/// Forgets every stored position of `client_id` (on every server) and
+/// returns them, keeping the rows and their epochs: a stale leader stays
+/// fenced. Run while no sluice of this client_id streams (its next
+/// checkpoint would store its position again). `Ok(empty)`: nothing stored.
+pub async fn forget(
+    conn: &mut mysql_async::Conn,
+    database: &str,
+    client_id: &str,
+) -> Result<Vec<(u32, BinlogPosition)>, StoreError> {
+    let table = format!("{}.`positions`", quote_ident(database));
+    let exists: Option<Row> = conn
+        .exec_first(
+            "SELECT 1 FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = 'positions'",
+            (database,),
+        )
+        .await?;
+    if exists.is_none() {
+        return Ok(Vec::new());
+    }
+    type Stored = (u32, Option<String>, Option<u64>, Option<String>);
+    let rows: Vec<Stored> = conn
+        .exec(
+            format!(
+                "SELECT server_id, binlog_file, binlog_position, gtid_set FROM {table} \
+                 WHERE client_id = ? AND binlog_file IS NOT NULL AND binlog_file <> ''"
+            ),
+            (client_id,),
+        )
+        .await?;
+    conn.exec_drop(
+        format!(
+            "UPDATE {table} SET binlog_file = NULL, binlog_position = NULL, gtid_set = NULL \
+             WHERE client_id = ?"
+        ),
+        (client_id,),
+    )
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(server_id, file, offset, gtid)| {
+            let mut p = BinlogPosition::new(file.unwrap_or_default(), offset.unwrap_or(0));
+            p.gtid = gtid.filter(|g| !g.is_empty());
+            (server_id, p)
+        })
+        .collect())
 }
 
 pub struct PositionStore {
@@ -45,6 +93,12 @@ pub struct PositionStore {
     /// Positions are found by client_id alone (GTIDs mean the same on every
     /// server of a replication topology).
     gtid_mode: bool,
+    /// `replay`: positions are read, never written.
+    read_only: bool,
+    /// The schema database, and whether `open` added the `epoch` column to
+    /// a `positions` table Maxwell created (a take-over).
+    database: String,
+    added_epoch_column: bool,
 }
 
 /// Writes sluice's heartbeats into the binlog (Maxwell's `heartbeats`
@@ -123,7 +177,8 @@ impl PositionStore {
                 (database,),
             )
             .await?;
-        if has_epoch.is_none() {
+        let added_epoch_column = has_epoch.is_none();
+        if added_epoch_column {
             conn.query_drop(format!(
                 "ALTER TABLE {table} ADD COLUMN epoch BIGINT UNSIGNED NOT NULL DEFAULT 0"
             ))
@@ -145,7 +200,36 @@ impl PositionStore {
             client_id: client_id.to_string(),
             epoch,
             gtid_mode,
+            read_only: false,
+            database: database.to_string(),
+            added_epoch_column,
         })
+    }
+
+    /// A catalog captured after `open` added the `epoch` column to
+    /// Maxwell's `positions` table, as it was before that: a take-over
+    /// captures today's catalog as the schema at Maxwell's older position,
+    /// and the binlog holds Maxwell's rows of `positions` (without `epoch`)
+    /// and then sluice's ALTER, which adds the column again in its place.
+    pub fn as_before_own_alter(&self, catalog: &mut Catalog) {
+        if !self.added_epoch_column {
+            return;
+        }
+        if let Some(t) = catalog.get(&self.database, "positions") {
+            let mut t = (**t).clone();
+            t.columns.retain(|c| c.name != "epoch");
+            catalog.put(t);
+        }
+    }
+
+    /// Reads positions but never writes one (`replay`).
+    pub fn read_only(mut self) -> Self {
+        self.read_only = true;
+        self
+    }
+
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
     }
 
     pub fn heartbeater(&self) -> Heartbeater {
@@ -157,23 +241,36 @@ impl PositionStore {
         }
     }
 
-    /// The stored position of this client on this server, if any.
-    /// Fails with `Fenced` when a writer with a newer epoch owns the
-    /// position already: such a node must not even start reading.
-    pub async fn load(&mut self) -> Result<Option<BinlogPosition>, StoreError> {
-        let mut conn = self.pool.get_conn().await?;
+    /// The newest epoch any writer of this client has recorded.
+    async fn newest_epoch(&self, conn: &mut mysql_async::Conn) -> Result<Option<u64>, StoreError> {
         let newest: Option<Option<u64>> = conn
             .exec_first(
                 format!("SELECT MAX(epoch) FROM {} WHERE client_id = ?", self.table),
                 (&self.client_id,),
             )
             .await?;
-        if let Some(theirs) = newest.flatten().filter(|e| *e > self.epoch) {
-            return Err(StoreError::Fenced {
-                client_id: self.client_id.clone(),
-                ours: self.epoch,
-                theirs,
-            });
+        Ok(newest.flatten())
+    }
+
+    fn fenced(&self, theirs: u64) -> StoreError {
+        StoreError::Fenced {
+            client_id: self.client_id.clone(),
+            ours: self.epoch,
+            theirs,
+        }
+    }
+
+    /// The stored position of this client on this server, if any.
+    /// Fails with `Fenced` when a writer with a newer epoch owns the
+    /// position already: such a node must not even start reading.
+    pub async fn load(&mut self) -> Result<Option<BinlogPosition>, StoreError> {
+        let mut conn = self.pool.get_conn().await?;
+        if let Some(theirs) = self
+            .newest_epoch(&mut conn)
+            .await?
+            .filter(|e| *e > self.epoch)
+        {
+            return Err(self.fenced(theirs));
         }
         type Stored = (Option<String>, Option<u64>, Option<String>);
         let row: Option<Stored> = if self.gtid_mode {
@@ -217,18 +314,12 @@ impl PositionStore {
         let mut conn = self.pool.get_conn().await?;
         // A new term's epoch must be above every epoch ever used: an equal
         // one could belong to a stale leader (ZooKeeper's counter was lost).
-        let newest: Option<Option<u64>> = conn
-            .exec_first(
-                format!("SELECT MAX(epoch) FROM {} WHERE client_id = ?", self.table),
-                (&self.client_id,),
-            )
-            .await?;
-        if let Some(theirs) = newest.flatten().filter(|e| *e >= self.epoch) {
-            return Err(StoreError::Fenced {
-                client_id: self.client_id.clone(),
-                ours: self.epoch,
-                theirs,
-            });
+        if let Some(theirs) = self
+            .newest_epoch(&mut conn)
+            .await?
+            .filter(|e| *e >= self.epoch)
+        {
+            return Err(self.fenced(theirs));
         }
         conn.exec_drop(
             format!(
@@ -258,6 +349,9 @@ impl PositionStore {
         pos: &BinlogPosition,
         heartbeat_read: Option<u64>,
     ) -> Result<(), StoreError> {
+        if self.read_only {
+            return Ok(());
+        }
         tokio::time::timeout(WRITE_TIMEOUT, self.store_now(pos, heartbeat_read))
             .await
             .map_err(|_| StoreError::Timeout(WRITE_TIMEOUT))?
@@ -328,11 +422,7 @@ impl PositionStore {
                     (server_id, &self.client_id),
                 )
                 .await?;
-            Err(StoreError::Fenced {
-                client_id: self.client_id.clone(),
-                ours: self.epoch,
-                theirs: theirs.unwrap_or(0),
-            })
+            Err(self.fenced(theirs.unwrap_or(0)))
         }
     }
 }

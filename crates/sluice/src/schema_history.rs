@@ -13,6 +13,7 @@
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Pool, TxOpts};
+use sluice_binlog::mysql_gtid::GtidSet;
 use sluice_binlog::{BinlogPosition, GtidState};
 use sluice_schema::serial::{self, Op};
 use sluice_schema::Catalog;
@@ -24,7 +25,7 @@ const PART_BYTES: usize = 4 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HistoryError {
-    #[error("schema history: {0}")]
+    #[error("schema history: {}", sluice_schema::connect::describe(.0))]
     Sql(#[from] mysql_async::Error),
     #[error("schema history: entry {id} is unreadable: {message}")]
     Corrupt { id: u64, message: String },
@@ -38,6 +39,8 @@ pub struct SchemaHistory {
     server_id: u32,
     gtid_mode: bool,
     changes_since_snapshot: u64,
+    /// `replay`: the history is read, never written.
+    read_only: bool,
 }
 
 /// One row's where-and-what, without its body.
@@ -61,6 +64,8 @@ pub struct Restored {
     pub changes_applied: u64,
     /// Position of the snapshot it started from.
     pub snapshot_at: BinlogPosition,
+    /// The history entry of the schema in force (`output_schema_id`).
+    pub schema_id: u64,
 }
 
 impl SchemaHistory {
@@ -104,6 +109,7 @@ impl SchemaHistory {
             server_id,
             gtid_mode,
             changes_since_snapshot: 0,
+            read_only: false,
         })
     }
 
@@ -118,6 +124,10 @@ impl SchemaHistory {
             if let (Some(e), Some(a)) = (entry.gtid.as_deref(), at.gtid.as_deref()) {
                 if let (Ok(e), Ok(a)) = (GtidState::parse(e), GtidState::parse(a)) {
                     return e.covered_by(&a);
+                }
+                // MySQL: executed sets.
+                if let (Ok(e), Ok(a)) = (GtidSet::parse(e), GtidSet::parse(a)) {
+                    return e.is_subset_of(&a);
                 }
             }
         }
@@ -237,7 +247,7 @@ impl SchemaHistory {
                 serial::apply_ops(&mut catalog, &ops);
             }
         }
-        if !future.is_empty() {
+        if !future.is_empty() && !self.read_only {
             conn.exec_drop(
                 format!("DELETE FROM {} WHERE client_id = ? AND id >= ?", self.table),
                 (&self.client_id, future[0]),
@@ -245,25 +255,38 @@ impl SchemaHistory {
             .await?;
         }
         // The resume position never moves back past this snapshot.
-        conn.exec_drop(
-            format!("DELETE FROM {} WHERE client_id = ? AND id < ?", self.table),
-            (&self.client_id, base),
-        )
-        .await?;
+        if !self.read_only {
+            conn.exec_drop(
+                format!("DELETE FROM {} WHERE client_id = ? AND id < ?", self.table),
+                (&self.client_id, base),
+            )
+            .await?;
+        }
         self.changes_since_snapshot = wanted.len() as u64;
         Ok(Some(Restored {
             catalog,
             changes_applied: wanted.len() as u64,
             snapshot_at,
+            schema_id: wanted.last().copied().unwrap_or(base),
         }))
     }
 
-    /// Writes the whole catalog as the schema at `at`.
+    /// Reads the history but never writes it (`replay`).
+    pub fn read_only(mut self) -> Self {
+        self.read_only = true;
+        self
+    }
+
+    /// Writes the whole catalog as the schema at `at`; returns its entry's
+    /// id (`None` when read-only).
     pub async fn snapshot(
         &mut self,
         at: &BinlogPosition,
         cat: &Catalog,
-    ) -> Result<(), HistoryError> {
+    ) -> Result<Option<u64>, HistoryError> {
+        if self.read_only {
+            return Ok(None);
+        }
         let body = serde_json::to_vec(&serial::snapshot_to_json(cat)).map_err(|e| {
             HistoryError::Corrupt {
                 id: 0,
@@ -311,7 +334,7 @@ impl SchemaHistory {
         }
         tx.commit().await?;
         self.changes_since_snapshot = 0;
-        Ok(())
+        Ok(base)
     }
 
     /// Records one followed DDL (its resulting tables and databases) at
@@ -323,7 +346,10 @@ impl SchemaHistory {
         ops: &[Op],
         sql: &str,
         cat: &Catalog,
-    ) -> Result<(), HistoryError> {
+    ) -> Result<Option<u64>, HistoryError> {
+        if self.read_only {
+            return Ok(None);
+        }
         let body =
             serde_json::to_vec(&serial::ops_to_json(ops)).map_err(|e| HistoryError::Corrupt {
                 id: 0,
@@ -339,13 +365,14 @@ impl SchemaHistory {
             (&self.client_id, self.server_id, &at.file, at.offset, &at.gtid, body, sql),
         )
         .await?;
+        let id = conn.last_insert_id();
         drop(conn);
         self.changes_since_snapshot += 1;
         if self.changes_since_snapshot >= SNAPSHOT_EVERY {
             self.snapshot(at, cat).await?;
             self.prune().await?;
         }
-        Ok(())
+        Ok(id)
     }
 
     /// Deletes entries older than the newest snapshot at or before every

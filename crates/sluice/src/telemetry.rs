@@ -1,12 +1,18 @@
 //! What a running node knows about itself, shared by the reader, the
 //! processor and the HTTP server: role, connection state, progress, and the
 //! counters exported as Prometheus metrics. Plain atomics: updating a metric
-//! never blocks the pipeline.
+//! never blocks the pipeline. [`rates`] turns counters into per-second
+//! figures, [`status`] writes `/status`, [`prometheus`] writes `/metrics`.
 
-use std::fmt::Write as _;
+mod prometheus;
+pub mod rates;
+mod status;
+
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering::Relaxed};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+pub use status::ProducerState;
 
 /// A node's part in its cluster.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +83,8 @@ pub struct Telemetry {
     epoch: AtomicU64,
     /// A fatal error: the node is about to exit (reported by /healthcheck).
     fatal: Mutex<Option<String>>,
+    /// What startup waits for now, and since when (None: not starting).
+    startup_step: Mutex<Option<(String, Instant)>>,
     positions: Mutex<Positions>,
     /// ZooKeeper session state ("none" without leader election).
     session: Mutex<String>,
@@ -106,7 +114,7 @@ pub struct Telemetry {
     /// Producer rebuilds (SIGHUP).
     pub producer_rebuilds: AtomicU64,
     /// Counters of an acknowledging producer (Kafka), once it exists.
-    pub producer: std::sync::OnceLock<std::sync::Arc<sluice_sinks::ProducerStats>>,
+    pub producer: std::sync::OnceLock<std::sync::Arc<sluice_producers::ProducerStats>>,
     pub producer_flushes: AtomicU64,
     pub position_stores: AtomicU64,
     pub position_store_failures: AtomicU64,
@@ -122,9 +130,42 @@ pub struct Telemetry {
     /// between its writing and its reading.
     pub heartbeat_read_ms: AtomicU64,
     pub heartbeat_read_delay_ms: AtomicU64,
+
+    /// Rows the filter left out (the processor's running count; see
+    /// [`Telemetry::set_rows_filtered`]).
+    pub rows_filtered: AtomicU64,
+
+    /// Snapshots (bootstrap): per task progress for /status and /metrics.
+    pub bootstrap: crate::bootstrap::status::StatusBoard,
+
+    /// The `producer=` name (for /status and the status page).
+    producer_name: Mutex<String>,
+    /// What `/config` serves (Maxwell's http_config): a JSON document.
+    config_json: Mutex<String>,
+    /// Called on every change of role (systemd notifications).
+    role_observers: Mutex<Vec<RoleObserver>>,
+    /// Per-second figures from counters sampled once a second.
+    rates: rates::Sampler,
+    /// When (unix ms) the processor last handled the server's heartbeat
+    /// event, which the server sends only when it has nothing else to send:
+    /// everything written to the binlog before it had been read.
+    pub binlog_end_reached_ms: AtomicU64,
 }
 
+/// Called with the new role when it changes.
+pub type RoleObserver = Box<dyn Fn(Role) + Send + Sync>;
+
+/// What `/config` serves before anything is set: no filter.
+pub const EMPTY_CONFIG_JSON: &str = "{\"filter\":null}";
+
 const NOT_DOWN: u64 = u64::MAX;
+
+/// How long one startup step may wait before /healthcheck calls startup
+/// stalled rather than starting.
+pub const STALLED_AFTER: Duration = Duration::from_secs(5);
+
+/// How long the binlog connection may be down before /healthcheck says so.
+pub const UNHEALTHY_AFTER_OUTAGE: Duration = Duration::from_secs(60);
 
 impl Telemetry {
     pub fn new(client_id: &str, metrics_prefix: &str) -> Self {
@@ -135,6 +176,7 @@ impl Telemetry {
             role: AtomicU8::new(Role::Starting as u8),
             epoch: AtomicU64::new(0),
             fatal: Mutex::new(None),
+            startup_step: Mutex::new(None),
             positions: Mutex::new(Positions::default()),
             session: Mutex::new("none".into()),
             leader_record: Mutex::new(None),
@@ -160,7 +202,81 @@ impl Telemetry {
             heartbeat_written_ms: AtomicU64::new(0),
             heartbeat_read_ms: AtomicU64::new(0),
             heartbeat_read_delay_ms: AtomicU64::new(0),
+            rows_filtered: AtomicU64::new(0),
+            bootstrap: Default::default(),
+            producer_name: Mutex::new(String::new()),
+            config_json: Mutex::new(EMPTY_CONFIG_JSON.into()),
+            role_observers: Mutex::new(Vec::new()),
+            rates: rates::Sampler::default(),
+            binlog_end_reached_ms: AtomicU64::new(0),
         }
+    }
+
+    /// The processor's count of rows the filter left out.
+    pub fn set_rows_filtered(&self, rows: u64) {
+        self.rows_filtered.store(rows, Relaxed);
+    }
+
+    /// The JSON document `/config` serves (with `http_config=true`), e.g.
+    /// `{"filter":"exclude: *.*"}`. Ignored unless it is valid JSON, so the
+    /// endpoint never serves a broken document.
+    pub fn set_config_json(&self, json: String) {
+        if serde_json::from_str::<serde_json::Value>(&json).is_err() {
+            tracing::warn!("set_config_json: not JSON; /config keeps its previous document");
+            return;
+        }
+        if let Ok(mut c) = self.config_json.lock() {
+            *c = json;
+        }
+    }
+
+    pub fn config_json(&self) -> String {
+        self.config_json
+            .lock()
+            .map(|c| c.clone())
+            .unwrap_or_else(|_| EMPTY_CONFIG_JSON.into())
+    }
+
+    pub fn set_producer_name(&self, name: &str) {
+        if let Ok(mut n) = self.producer_name.lock() {
+            *n = name.to_string();
+        }
+    }
+
+    pub fn producer_name(&self) -> String {
+        self.producer_name
+            .lock()
+            .map(|n| n.clone())
+            .unwrap_or_default()
+    }
+
+    /// `observer` is called with each new role, on the thread that sets it.
+    pub fn on_role_change(&self, observer: RoleObserver) {
+        if let Ok(mut o) = self.role_observers.lock() {
+            o.push(observer);
+        }
+    }
+
+    /// Takes a sample of the counters behind the per-second figures
+    /// (the HTTP server does, once a second).
+    pub fn sample_rates(&self) {
+        let p = self.producer.get();
+        self.rates.record(rates::Sample {
+            at: Instant::now(),
+            rows: self.rows_emitted.load(Relaxed),
+            events: self.binlog_events.load(Relaxed),
+            failed: p.map_or(0, |p| p.failed.load(Relaxed)),
+            rebuilds: self.producer_rebuilds.load(Relaxed),
+        });
+    }
+
+    pub fn rates(&self) -> rates::Rates {
+        self.rates.rates()
+    }
+
+    /// A producer was replaced (SIGHUP, unconfirmed deliveries).
+    pub fn count_producer_rebuild(&self) {
+        self.producer_rebuilds.fetch_add(1, Relaxed);
     }
 
     pub fn role(&self) -> Role {
@@ -168,7 +284,14 @@ impl Telemetry {
     }
 
     pub fn set_role(&self, role: Role) {
-        self.role.store(role as u8, Relaxed);
+        let old = self.role.swap(role as u8, Relaxed);
+        if old != role as u8 {
+            if let Ok(observers) = self.role_observers.lock() {
+                for o in observers.iter() {
+                    o(role);
+                }
+            }
+        }
     }
 
     pub fn epoch(&self) -> u64 {
@@ -216,6 +339,50 @@ impl Telemetry {
             us += self.since_start_ms().saturating_sub(since) * 1000;
         }
         us as f64 / 1e6
+    }
+
+    /// Why this node is unhealthy (None: healthy): a fatal error, or, as
+    /// leader, a binlog connection down for longer than
+    /// [`UNHEALTHY_AFTER_OUTAGE`]. `/healthcheck` answers it and the
+    /// systemd watchdog is fed only while it is None.
+    pub fn unhealthy(&self) -> Option<String> {
+        if let Some(f) = self.fatal() {
+            return Some(f);
+        }
+        if self.role() == Role::Leader {
+            if let Some(out) = self
+                .current_outage()
+                .filter(|d| *d > UNHEALTHY_AFTER_OUTAGE)
+            {
+                return Some(format!("binlog connection down for {} s", out.as_secs()));
+            }
+        }
+        None
+    }
+
+    /// What startup waits for now (`None`: startup is over, or between
+    /// steps).
+    pub fn set_startup_step(&self, step: Option<&str>) {
+        if let Ok(mut v) = self.startup_step.lock() {
+            *v = step.map(|s| (s.to_string(), Instant::now()));
+        }
+    }
+
+    /// Why `/healthcheck` must not say healthy although nothing failed:
+    /// the node is still starting (naming the step it waits for), or its
+    /// startup is stalled (a step waiting longer than
+    /// [`STALLED_AFTER`], e.g. on a lock another session holds).
+    pub fn not_ready(&self) -> Option<String> {
+        let step = self.startup_step.lock().ok().and_then(|s| s.clone());
+        match step {
+            Some((what, since)) if since.elapsed() > STALLED_AFTER => Some(format!(
+                "stalled: startup has waited {} s for MySQL while {what}",
+                since.elapsed().as_secs()
+            )),
+            Some((what, _)) => Some(format!("starting: {what}")),
+            None if self.role() == Role::Starting => Some("starting".into()),
+            None => None,
+        }
     }
 
     /// How long the current outage of the binlog connection has lasted.
@@ -272,269 +439,10 @@ impl Telemetry {
             Some(delay)
         }
     }
-
-    pub fn status_json(&self, http_address: &str, session: &str) -> String {
-        let p = self.positions.lock().map(|p| p.clone()).unwrap_or_default();
-        let role = self.role();
-        let leader = if role == Role::Leader {
-            // The same shape as the record the leader keeps in ZooKeeper.
-            format!(
-                "{{\"identity\":{},\"http\":{},\"epoch\":{}}}",
-                json_str(&node_identity()),
-                json_str(http_address),
-                self.epoch()
-            )
-        } else {
-            self.leader_record
-                .lock()
-                .ok()
-                .and_then(|r| r.clone())
-                .unwrap_or_else(|| "null".into())
-        };
-        format!(
-            "{{\"role\":\"{}\",\"client_id\":{},\"epoch\":{},\"leader\":{},\"session\":{},\
-             \"binlog\":{{\"connected\":{},\"reconnects\":{},\"seconds_disconnected\":{:.3}}},\
-             \"position\":{{\"processed\":{},\"stored\":{}}},\"lag_ms\":{},\"rows\":{},\
-             \"uptime_seconds\":{:.3},\"fatal\":{}}}",
-            role.name(),
-            json_str(&self.client_id),
-            self.epoch(),
-            leader,
-            json_str(session),
-            self.binlog_connected.load(Relaxed),
-            self.reconnects.load(Relaxed),
-            self.seconds_disconnected(),
-            json_or_null(&p.processed),
-            json_or_null(&p.stored),
-            self.lag_ms()
-                .map(|l| l.to_string())
-                .unwrap_or_else(|| "null".into()),
-            self.rows_emitted.load(Relaxed),
-            self.started.elapsed().as_secs_f64(),
-            self.fatal()
-                .map(|f| json_str(&f))
-                .unwrap_or_else(|| "null".into()),
-        )
-    }
-
-    /// Prometheus text exposition (version 0.0.4).
-    pub fn prometheus(&self) -> String {
-        let mut out = String::with_capacity(4096);
-        let mut m = Exporter {
-            out: &mut out,
-            prefix: &self.metrics_prefix,
-        };
-        let role = self.role();
-        m.gauge("up", "1 while the process runs", 1.0);
-        m.gauge(
-            "uptime_seconds",
-            "seconds since the process started",
-            self.started.elapsed().as_secs_f64(),
-        );
-        m.gauge(
-            "leader",
-            "1 when this node reads the binlog and produces",
-            f64::from(u8::from(role == Role::Leader)),
-        );
-        m.gauge("epoch", "leader epoch of this node", self.epoch() as f64);
-        m.gauge(
-            "healthy",
-            "1 unless a fatal error occurred",
-            f64::from(u8::from(self.fatal().is_none())),
-        );
-        let session = self.session();
-        if session != "none" {
-            m.gauge(
-                "zookeeper_session_connected",
-                "1 while the ZooKeeper session is connected",
-                f64::from(u8::from(session == "SyncConnected")),
-            );
-            m.counter(
-                "election_campaigns_total",
-                "leader election campaigns started (each with a new session)",
-                self.campaigns.load(Relaxed) as f64,
-            );
-            m.counter(
-                "elections_won_total",
-                "terms as leader",
-                self.elections_won.load(Relaxed) as f64,
-            );
-        }
-        if role != Role::Leader {
-            // A standby exports no pipeline figures: they would be stale.
-            return out;
-        }
-        m.gauge(
-            "binlog_connected",
-            "1 while the binlog connection is up",
-            f64::from(u8::from(self.binlog_connected.load(Relaxed))),
-        );
-        m.counter(
-            "binlog_reconnects_total",
-            "binlog connections re-established after a loss",
-            self.reconnects.load(Relaxed) as f64,
-        );
-        m.counter(
-            "binlog_disconnected_seconds_total",
-            "seconds without a binlog connection since start (a current outage included)",
-            self.seconds_disconnected(),
-        );
-        m.counter(
-            "binlog_events_total",
-            "binlog events read",
-            self.binlog_events.load(Relaxed) as f64,
-        );
-        m.counter(
-            "binlog_bytes_total",
-            "binlog bytes read",
-            self.binlog_bytes.load(Relaxed) as f64,
-        );
-        m.counter(
-            "row_count",
-            "rows handed to the producer (Maxwell's row_count)",
-            self.rows_emitted.load(Relaxed) as f64,
-        );
-        m.counter(
-            "ddl_applied_total",
-            "DDL statements followed: schema changed and recorded in the history",
-            self.ddl_applied.load(Relaxed) as f64,
-        );
-        m.counter(
-            "ddl_skipped_total",
-            "DDL statements sluice could not follow, skipped with ddl_parse_errors=skip",
-            self.ddl_skipped.load(Relaxed) as f64,
-        );
-        m.counter(
-            "producer_rebuilds_total",
-            "producers rebuilt on SIGHUP (configuration re-read)",
-            self.producer_rebuilds.load(Relaxed) as f64,
-        );
-        if let Some(p) = self.producer.get() {
-            for (name, help, v) in [
-                (
-                    "producer_messages_sent_total",
-                    "messages handed to the producer",
-                    &p.sent,
-                ),
-                (
-                    "producer_messages_acked_total",
-                    "messages acknowledged by the broker",
-                    &p.acked,
-                ),
-                (
-                    "producer_messages_failed_total",
-                    "messages the broker did not take (after the client's retries)",
-                    &p.failed,
-                ),
-                (
-                    "producer_retries_total",
-                    "retries: reconnects and resends, waits on a full local queue or missing metadata",
-                    &p.retried,
-                ),
-                (
-                    "producer_dead_lettered_total",
-                    "refused messages sent to the dead-letter destination instead",
-                    &p.dead_lettered,
-                ),
-                (
-                    "producer_dropped_total",
-                    "refused messages dropped (ignore_producer_error)",
-                    &p.dropped,
-                ),
-                (
-                    "producer_bytes_total",
-                    "payload bytes handed to the producer",
-                    &p.bytes,
-                ),
-            ] {
-                m.counter(name, help, v.load(Relaxed) as f64);
-            }
-            m.counter(
-                "producer_ack_latency_seconds_total",
-                "sum of send-to-acknowledgement times (divide by acked for the mean)",
-                p.ack_latency_us.load(Relaxed) as f64 / 1e6,
-            );
-        }
-        m.counter(
-            "producer_flushes_total",
-            "producer flushes (everything sent is durable)",
-            self.producer_flushes.load(Relaxed) as f64,
-        );
-        m.counter(
-            "position_stores_total",
-            "positions written to the position store",
-            self.position_stores.load(Relaxed) as f64,
-        );
-        m.counter(
-            "position_store_failures_total",
-            "failed position writes (retried)",
-            self.position_store_failures.load(Relaxed) as f64,
-        );
-        m.counter(
-            "heartbeats_written_total",
-            "heartbeats written into the binlog",
-            self.heartbeats_written.load(Relaxed) as f64,
-        );
-        m.counter(
-            "heartbeats_read_total",
-            "own heartbeats read back from the binlog",
-            self.heartbeats_read.load(Relaxed) as f64,
-        );
-        if let Some(lag) = self.lag_ms() {
-            m.gauge(
-                "replication_lag",
-                "ms between a heartbeat's write and its reading from the binlog (Maxwell's replication_lag)",
-                lag as f64,
-            );
-        }
-        let ts = self.last_commit_ts.load(Relaxed);
-        if ts > 0 {
-            m.gauge(
-                "last_commit_timestamp_seconds",
-                "commit time of the last transaction processed",
-                ts as f64,
-            );
-        }
-        out
-    }
-}
-
-struct Exporter<'a> {
-    out: &'a mut String,
-    prefix: &'a str,
-}
-
-impl Exporter<'_> {
-    fn metric(&mut self, kind: &str, name: &str, help: &str, value: f64) {
-        let full = if self.prefix.is_empty() {
-            name.to_string()
-        } else {
-            format!("{}_{name}", self.prefix)
-        };
-        let _ = writeln!(self.out, "# HELP {full} {help}");
-        let _ = writeln!(self.out, "# TYPE {full} {kind}");
-        let _ = writeln!(self.out, "{full} {value}");
-    }
-
-    fn gauge(&mut self, name: &str, help: &str, value: f64) {
-        self.metric("gauge", name, help, value)
-    }
-
-    fn counter(&mut self, name: &str, help: &str, value: f64) {
-        self.metric("counter", name, help, value)
-    }
 }
 
 pub fn json_str(s: &str) -> String {
     serde_json::Value::String(s.to_string()).to_string()
-}
-
-fn json_or_null(s: &str) -> String {
-    if s.is_empty() {
-        "null".into()
-    } else {
-        json_str(s)
-    }
 }
 
 #[cfg(test)]

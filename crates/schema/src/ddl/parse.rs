@@ -417,22 +417,16 @@ impl Parser {
     fn create_table(&mut self, or_replace: bool, temporary: bool) -> Result<Statement, ParseError> {
         let if_not_exists = self.if_not_exists();
         let name = self.name()?;
-        if self.eat_kw("LIKE") {
+        // `LIKE t` or `(LIKE t)`.
+        let parenthesised = self.peek_punct('(') && self.peek_kw_at(1, "LIKE");
+        if parenthesised || self.eat_kw("LIKE") {
+            if parenthesised {
+                self.i += 2;
+            }
             let like = self.name()?;
-            return Ok(Statement::CreateTable {
-                name,
-                if_not_exists,
-                or_replace,
-                temporary,
-                body: CreateBody::Like(like),
-                charset: None,
-                collation: None,
-            });
-        }
-        if self.peek_punct('(') && self.peek_kw_at(1, "LIKE") {
-            self.i += 2;
-            let like = self.name()?;
-            self.expect_punct(')')?;
+            if parenthesised {
+                self.expect_punct(')')?;
+            }
             return Ok(Statement::CreateTable {
                 name,
                 if_not_exists,

@@ -3,8 +3,47 @@
 #![allow(dead_code)]
 
 pub mod corpus;
+pub mod ops;
 pub mod proxy;
 pub mod replay;
+pub mod replica;
+
+/// Tests of one module may run together; tests of different modules may
+/// not. The modules of a test binary were separate binaries once, and
+/// some stream everything the shared server writes: another module's rows
+/// (an oversized one, say) must not reach them.
+pub fn module_gate(module: &'static str) -> ModuleGuard {
+    use std::sync::{Condvar, Mutex};
+    static STATE: Mutex<(Option<&'static str>, usize)> = Mutex::new((None, 0));
+    static CHANGED: Condvar = Condvar::new();
+    let mut state = STATE.lock().unwrap_or_else(|e| e.into_inner());
+    while state.0.is_some_and(|m| m != module) {
+        state = CHANGED.wait(state).unwrap_or_else(|e| e.into_inner());
+    }
+    state.0 = Some(module);
+    state.1 += 1;
+    ModuleGuard {
+        release: || {
+            let mut state = STATE.lock().unwrap_or_else(|e| e.into_inner());
+            state.1 -= 1;
+            if state.1 == 0 {
+                state.0 = None;
+                CHANGED.notify_all();
+            }
+        },
+    }
+}
+
+/// Leaves the module gate when dropped (also when the test panics).
+pub struct ModuleGuard {
+    release: fn(),
+}
+
+impl Drop for ModuleGuard {
+    fn drop(&mut self) {
+        (self.release)()
+    }
+}
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -194,15 +233,41 @@ pub fn spawn_sluice(extra: &[&str]) -> Child {
         .expect("spawn sluice")
 }
 
+/// The complete lines of sluice's output file, parsed. A last line without
+/// its newline is still being written (the file may be read while sluice
+/// appends to it) and is left for the next read; a row sluice never
+/// finished writing shows as a missing row.
 pub fn read_lines(path: &Path) -> Vec<serde_json::Value> {
     let text = std::fs::read_to_string(path).unwrap_or_default();
-    text.lines()
+    let complete = text.rfind('\n').map_or("", |end| &text[..end]);
+    complete
+        .lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
             serde_json::from_str(l)
                 .unwrap_or_else(|e| panic!("sluice wrote invalid JSON ({e}): {l}"))
         })
         .collect()
+}
+
+/// sluice's log as text, without the terminal colour sequences around
+/// field names and values.
+pub fn plain_log(log: &str) -> String {
+    let mut out = String::with_capacity(log.len());
+    let mut chars = log.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // ESC [ ... m
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// Polls `cond` until it holds or `timeout` passes; returns whether it held.
@@ -318,4 +383,60 @@ impl Drop for Thaw {
     fn drop(&mut self) {
         unsafe_kill(self.0, 18);
     }
+}
+
+/// Runs `cmd` to its end; returns its exit status and its peak RSS in
+/// bytes.
+pub fn run_measured(cmd: &mut Command) -> (std::process::ExitStatus, u64) {
+    let mut child = cmd.spawn().expect("spawn");
+    wait_measured(&mut child, None).expect("no deadline")
+}
+
+/// Waits for `child` (killing it past `limit`: `None` then); returns its
+/// exit status and its own peak RSS in bytes. The peak is sluice's
+/// `VmHWM`, polled while it runs: wait4's `ru_maxrss` also counts this
+/// (large, many-threaded) test process's memory at the moment it forked
+/// the child, which overstated a 40 MB sluice as 350 MB.
+pub fn wait_measured(
+    child: &mut std::process::Child,
+    limit: Option<Duration>,
+) -> Option<(std::process::ExitStatus, u64)> {
+    use std::os::unix::process::ExitStatusExt;
+    let began = std::time::Instant::now();
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    let mut hwm = 0u64;
+    // SAFETY: rusage is plain data wait4 fills in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: wait4 writes only into the two values passed; the child
+        // is ours and reaped only here.
+        let rc = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+        if rc == pid {
+            break;
+        }
+        assert_eq!(rc, 0, "wait4 failed");
+        hwm = hwm.max(vm_hwm(pid).unwrap_or(0));
+        if limit.is_some_and(|l| began.elapsed() > l) {
+            let _ = child.kill();
+            // SAFETY: as above.
+            unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let peak = if hwm > 0 {
+        hwm
+    } else {
+        usage.ru_maxrss as u64 * 1024 // kilobytes on Linux
+    };
+    Some((std::process::ExitStatus::from_raw(status), peak))
+}
+
+/// A process's peak resident memory so far (`VmHWM`), in bytes.
+pub fn vm_hwm(pid: libc::pid_t) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }
