@@ -39,7 +39,10 @@ node_env() {
   export RABBITMQ_NODENAME=sluice$PORT@localhost
   export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
   export RABBITMQ_NODE_PORT=$PORT
-  export RABBITMQ_DIST_PORT=$((PORT + 10000))
+  # Below the kernel's ephemeral range (32768-60999): a distribution port
+  # in it can be taken by any outgoing connection's local port, and the
+  # broker then dies at boot (erl_crash.dump, nothing on the AMQP port).
+  export RABBITMQ_DIST_PORT=$((PORT - 2000))
   export RABBITMQ_CONF_ENV_FILE=$DIR/rabbitmq-env.conf
   export RABBITMQ_CONFIG_FILE=$DIR/rabbitmq.conf
   export RABBITMQ_ADVANCED_CONFIG_FILE=$DIR/advanced.config
@@ -112,11 +115,26 @@ log.file.level = info
 # Small, so that a test can exceed it with one row.
 max_message_size = 1048576
 EOF
-    nohup "$BIN/rabbitmq-server" >"$DIR/server.log" 2>&1 9>&- &
-    echo $! >"$DIR/launcher.pid"
-    for _ in $(seq 1 600); do
+    # Boots once more if the first boot dies (a port taken for a moment, a
+    # starved VM on a loaded machine); a broker that never answers fails
+    # with its logs on stderr, so a CI log says why.
+    for attempt in 1 2; do
+      # From its own directory: a crash dump (erl_crash.dump) lands there.
+      (cd "$DIR" && exec nohup "$BIN/rabbitmq-server" >"$DIR/server.log" 2>&1 9>&-) &
+      launcher=$!
+      echo $launcher >"$DIR/launcher.pid"
+      deadline=$((SECONDS + 150))
+      while [ $SECONDS -lt $deadline ] && kill -0 "$launcher" 2>/dev/null; do
+        if amqp_ready; then exit 0; fi
+        sleep 0.2
+      done
       if amqp_ready; then exit 0; fi
-      sleep 0.1
+      echo "rabbitmq on 127.0.0.1:$PORT: boot $attempt did not answer; server.log:" >&2
+      tail -n 30 "$DIR/server.log" >&2 || true
+      tail -n 30 "$DIR"/log/*.log >&2 2>/dev/null || true
+      kill "$launcher" 2>/dev/null || true
+      running && kill -9 "$(cat "$DIR/rabbitmq.pid")" 2>/dev/null || true
+      wait "$launcher" 2>/dev/null || true
     done
     echo "rabbitmq did not answer on 127.0.0.1:$PORT; see $DIR/server.log and $DIR/log" >&2
     exit 1
