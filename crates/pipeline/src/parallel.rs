@@ -38,6 +38,12 @@ const MAX_IN_FLIGHT_BYTES: usize = 16 * 1024 * 1024;
 /// A transaction with more bytes of rows events than this is rendered on the
 /// processor thread into the (spilling) transaction buffer instead.
 pub(crate) const MAX_DEFERRED_TXN_BYTES: usize = 4 * 1024 * 1024;
+/// The largest delivered job buffers kept for reuse: a usual job renders
+/// about 1 MiB of JSON; one that held a big transaction (up to
+/// `MAX_DEFERRED_TXN_BYTES` of events, several times that in JSON) is freed
+/// rather than kept at that size for good.
+const MAX_SPARE_BUF_BYTES: usize = 4 * 1024 * 1024;
+const MAX_SPARE_ROWS: usize = 32 * 1024;
 
 /// One rows event kept for a worker.
 pub(crate) struct DeferredRows {
@@ -421,9 +427,12 @@ impl Ordered {
     }
 
     /// Takes a delivered job's buffers back for the next jobs (as many as
-    /// can be in flight; their size is what the jobs needed).
+    /// can be in flight, none larger than a usual job needs).
     pub fn recycle(&mut self, rendered: Rendered) {
-        if self.spare.len() < self.max_jobs {
+        if self.spare.len() < self.max_jobs
+            && rendered.buf.capacity() <= MAX_SPARE_BUF_BYTES
+            && rendered.rows.capacity() <= MAX_SPARE_ROWS
+        {
             let Rendered {
                 mut buf, mut rows, ..
             } = rendered;
@@ -446,5 +455,39 @@ fn stopped() -> PipelineError {
     PipelineError::Definite {
         position: String::new(),
         message: "a rendering worker thread stopped".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn delivered(buf_capacity: usize, rows_capacity: usize) -> Rendered {
+        Rendered {
+            job: Job::default(),
+            buf: Vec::with_capacity(buf_capacity),
+            rows: Vec::with_capacity(rows_capacity),
+            error: None,
+        }
+    }
+
+    #[test]
+    fn delivered_buffers_are_kept_up_to_a_usual_jobs_size_and_count() {
+        let mut ordered = Ordered::new(1, OutputConfig::default()).unwrap();
+        ordered.recycle(delivered(1024 * 1024, 4096));
+        assert_eq!(ordered.spare.len(), 1, "a usual job's buffers are kept");
+        // A big transaction's buffers are freed, not kept at that size.
+        ordered.recycle(delivered(MAX_SPARE_BUF_BYTES + 1, 16));
+        ordered.recycle(delivered(1024, MAX_SPARE_ROWS + 1));
+        assert_eq!(ordered.spare.len(), 1);
+        // At most as many as can be in flight.
+        for _ in 0..10 {
+            ordered.recycle(delivered(1024, 16));
+        }
+        assert_eq!(ordered.spare.len(), ordered.max_jobs);
+        assert!(ordered
+            .spare
+            .iter()
+            .all(|(b, r)| b.is_empty() && r.is_empty()));
     }
 }
