@@ -10,6 +10,9 @@
 #   SHAPES="narrow mix wide json datetime txn1 txn10k update"
 #   VARIANTS="sluice=target/release/sluice"   space-separated name=binary[,option...]
 #     e.g. VARIANTS="w1=target/release/sluice,--worker_threads=1 w2=target/release/sluice,--worker_threads=2"
+#     A variant with the word FILE among its options reads the shape's binlog
+#     file from the server's data directory (--binlog_files) instead of the
+#     replication stream, e.g. "f2=target/release/sluice,FILE,--worker_threads=2".
 # Prints every run, then per shape and tool: best and median seconds, rows/s,
 # binlog MB/s, sluice's ratios to -v and to raw (best/best, median/median),
 # CPU seconds (user+sys) per million rows (median) and peak RSS.
@@ -31,6 +34,7 @@ for v in $VARIANTS; do
   bin=${v#*=}; bin=${bin%%,*}
   [ -x "$bin" ] || { echo "no sluice binary $bin (variant $v)" >&2; exit 2; }
 done
+BINLOG_DIR=$(dirname "$(SQL -N -e "SELECT @@log_bin_basename")")
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores"
 
 mark_start() { SQL -e "FLUSH BINARY LOGS"; read -r START_FILE START_POS < <(SQL -N -e "SHOW MASTER STATUS" | awk '{print $1, $2}'); }
@@ -103,10 +107,16 @@ for shape in $SHAPES; do
     run "$shape" -v "$r" sh -c "mariadb-binlog --no-defaults --read-from-remote-server -v --host=127.0.0.1 --port=$PORT -uroot $START_FILE >/dev/null"
     for v in $VARIANTS; do
       name=${v%%=*}; spec=${v#*=}; IFS=, read -r -a parts <<<"$spec"
+      # FILE: the shape's binlog file from disk, else the stream's range.
+      source_args=(--init_position="$START_FILE:$START_POS" --stop_position="$END_FILE:$END_POS")
+      opts=()
+      for o in "${parts[@]:1}"; do
+        if [ "$o" = FILE ]; then source_args=(--binlog_files="$BINLOG_DIR/$START_FILE"); else opts+=("$o"); fi
+      done
       rm -f "$TMP/out.json"
       run "$shape" "$name" "$r" "${parts[0]}" --host=127.0.0.1 --port="$PORT" --user=sluice --password=sluice --log_level=warn \
-        --init_position="$START_FILE:$START_POS" --stop_position="$END_FILE:$END_POS" --client_id="bench-$$-$name-$r-$shape" \
-        --http_port=0 --producer=file --output_file="$TMP/out.json" "${parts[@]:1}"
+        "${source_args[@]}" --client_id="bench-$$-$name-$r-$shape" \
+        --http_port=0 --producer=file --output_file="$TMP/out.json" "${opts[@]}"
       lines=$(wc -l <"$TMP/out.json")
       if [ "$lines" -ne "$N" ]; then echo "$name wrote $lines rows on $shape, expected $N" >&2; exit 1; fi
     done

@@ -129,6 +129,12 @@ pub fn run(
     );
     processor.set_filter(cfg.filter.clone());
     processor.set_encryption(cfg.encryptor.clone());
+    // The same worker pool as a stream: rows rendered on `worker_threads`
+    // threads, handed over in file order (the checkpointer's flush waits for
+    // every queued row).
+    processor
+        .set_workers(cfg.worker_threads)
+        .map_err(|e| Error::definite(format!("start the rendering workers: {e}")))?;
     let mut checkpointer =
         Checkpointer::new(NoWrites, processor.checkpoint().clone(), telemetry.clone());
     let files = BinlogFiles::new(source.files.clone());

@@ -111,40 +111,49 @@ fn every_corpus_file_through_the_daemon_equals_the_direct_decoding() {
         let (expected, error) = direct(file, schema);
         let schema_file = dir.path().join("schema.sql");
         std::fs::write(&schema_file, schema).unwrap();
-        let out = dir.path().join(format!("out{compared_rows}.json"));
-        let _ = std::fs::remove_file(&out);
-        let binlog_files = format!("--binlog_files={}", corpus(file).display());
-        let schema_arg = format!("--schema_file={}", schema_file.display());
-        let output = format!("--output_file={}", out.display());
-        let (code, stderr) = run_sluice(
-            &[
-                &binlog_files,
-                &schema_arg,
-                "--producer=file",
-                &output,
-                "--output_binlog_position",
-                "--output_gtid_position",
-            ],
-            Duration::from_secs(60),
-        );
-        let got = read_lines(&out);
         let expected: Vec<serde_json::Value> = expected
             .iter()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
-        assert_eq!(got, expected, "{file}: rows differ\n{stderr}");
-        match error {
-            None => assert_eq!(code, Some(0), "{file}: {stderr}"),
-            Some(e) => {
-                assert_eq!(code, Some(1), "{file}: expected the error {e}\n{stderr}");
-                let first_line = e.lines().next().unwrap_or_default();
-                assert!(
-                    stderr.contains(first_line),
-                    "{file}: expected {e}\n{stderr}"
-                );
+        // On the processor thread and on a pool of rendering workers: the
+        // same rows in the same order, the same error.
+        for workers in ["--worker_threads=1", "--worker_threads=3"] {
+            let out = dir.path().join("out.json");
+            let _ = std::fs::remove_file(&out);
+            let binlog_files = format!("--binlog_files={}", corpus(file).display());
+            let schema_arg = format!("--schema_file={}", schema_file.display());
+            let output = format!("--output_file={}", out.display());
+            let (code, stderr) = run_sluice(
+                &[
+                    &binlog_files,
+                    &schema_arg,
+                    "--producer=file",
+                    &output,
+                    "--output_binlog_position",
+                    "--output_gtid_position",
+                    workers,
+                ],
+                Duration::from_secs(60),
+            );
+            let got = read_lines(&out);
+            assert_eq!(got, expected, "{file} {workers}: rows differ\n{stderr}");
+            match &error {
+                None => assert_eq!(code, Some(0), "{file} {workers}: {stderr}"),
+                Some(e) => {
+                    assert_eq!(
+                        code,
+                        Some(1),
+                        "{file} {workers}: expected the error {e}\n{stderr}"
+                    );
+                    let first_line = e.lines().next().unwrap_or_default();
+                    assert!(
+                        stderr.contains(first_line),
+                        "{file} {workers}: expected {e}\n{stderr}"
+                    );
+                }
             }
         }
-        compared_rows += got.len();
+        compared_rows += expected.len();
     }
     assert!(compared_rows > 50, "only {compared_rows} rows compared");
 }
