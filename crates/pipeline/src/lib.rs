@@ -9,6 +9,7 @@ pub mod encrypt;
 pub mod filter;
 pub use sluice_core::json;
 pub mod json_diff;
+pub mod json_text;
 pub mod jsonb;
 mod parallel;
 pub mod partial_rows;

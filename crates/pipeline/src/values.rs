@@ -58,6 +58,8 @@ fn payload(b: &[u8], prefix: usize) -> Result<&[u8], String> {
 
 pub struct Renderer {
     scratch: String,
+    /// Open arrays and objects while a JSON text is checked.
+    json_stack: Vec<u8>,
     pub opts: RenderOptions,
 }
 
@@ -65,6 +67,7 @@ impl Renderer {
     pub fn new(opts: RenderOptions) -> Self {
         Renderer {
             scratch: String::new(),
+            json_stack: Vec::new(),
             opts,
         }
     }
@@ -345,9 +348,9 @@ impl Renderer {
                 &self.scratch
             }
         };
-        match serde_json::from_str::<&serde_json::value::RawValue>(s) {
-            Ok(raw) => out.extend_from_slice(raw.get().trim().as_bytes()),
-            Err(_) => json::write_str(out, s),
+        match crate::json_text::value_span(s.as_bytes(), &mut self.json_stack) {
+            Some(value) => out.extend_from_slice(&s.as_bytes()[value]),
+            None => json::write_str(out, s),
         }
         Ok(())
     }
