@@ -169,14 +169,7 @@ impl PacketIo {
     /// protocol, noise) is reported as not being a MySQL server, showing
     /// what came, before anything is allocated for it.
     pub async fn read_greeting(&mut self) -> Result<Vec<u8>, SourceError> {
-        let mut header = [0u8; 4];
-        if let Err(e) = self.reader.read_exact(&mut header).await {
-            return Err(if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                SourceError::EndOfStream
-            } else {
-                self.io_err(e)
-            });
-        }
+        let header = self.read_header().await?;
         let len = u32::from_le_bytes([header[0], header[1], header[2], 0]) as usize;
         let mut start = header.to_vec();
         start.extend(self.reader.buffer().first());
@@ -191,13 +184,7 @@ impl PacketIo {
         }
         self.seq = 1;
         let mut buf = vec![0u8; len];
-        if let Err(e) = self.reader.read_exact(&mut buf).await {
-            return Err(if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                SourceError::EndOfStream
-            } else {
-                self.io_err(e)
-            });
-        }
+        self.fill(&mut buf).await?;
         if !matches!(buf[0], 10 | 0xFF) {
             let mut seen = header.to_vec();
             seen.extend_from_slice(&buf[..buf.len().min(28)]);
@@ -214,18 +201,30 @@ impl PacketIo {
         self.seq = 0;
     }
 
+    /// A packet's 4-byte header (length and sequence id).
+    async fn read_header(&mut self) -> Result<[u8; 4], SourceError> {
+        let mut header = [0u8; 4];
+        self.fill(&mut header).await?;
+        Ok(header)
+    }
+
+    /// Fills `buf` from the connection; a connection closed before is the
+    /// end of the stream.
+    async fn fill(&mut self, buf: &mut [u8]) -> Result<(), SourceError> {
+        match self.reader.read_exact(buf).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                Err(SourceError::EndOfStream)
+            }
+            Err(e) => Err(self.io_err(e)),
+        }
+    }
+
     /// Reads one logical packet (joining continuation packets) into `buf`.
     pub async fn read_packet_into(&mut self, buf: &mut Vec<u8>) -> Result<(), SourceError> {
         buf.clear();
         loop {
-            let mut header = [0u8; 4];
-            if let Err(e) = self.reader.read_exact(&mut header).await {
-                return Err(if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                    SourceError::EndOfStream
-                } else {
-                    self.io_err(e)
-                });
-            }
+            let header = self.read_header().await?;
             let len = u32::from_le_bytes([header[0], header[1], header[2], 0]) as usize;
             self.seq = header[3].wrapping_add(1);
             let start = buf.len();
@@ -233,13 +232,7 @@ impl PacketIo {
                 return Err(self.too_large(start + len));
             }
             buf.resize(start + len, 0);
-            if let Err(e) = self.reader.read_exact(&mut buf[start..]).await {
-                return Err(if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                    SourceError::EndOfStream
-                } else {
-                    self.io_err(e)
-                });
-            }
+            self.fill(&mut buf[start..]).await?;
             if len < MAX_PAYLOAD {
                 return Ok(());
             }

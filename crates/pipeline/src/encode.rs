@@ -282,16 +282,6 @@ mod tests {
         assert!(ColumnPattern::parse("/(/").is_err());
     }
 
-    fn decrypted(encrypted: &serde_json::Value) -> String {
-        let pt = crate::encrypt::decrypt(
-            "aaaaaaaaaaaaaaaa",
-            encrypted["iv"].as_str().unwrap(),
-            encrypted["bytes"].as_str().unwrap(),
-        )
-        .unwrap();
-        String::from_utf8(pt).unwrap()
-    }
-
     fn encryptor(mode: &str) -> Encryptor {
         Encryptor::from_options(mode, Some("aaaaaaaaaaaaaaaa"))
             .unwrap()
@@ -320,7 +310,7 @@ mod tests {
         assert_eq!(v.as_object().unwrap().len(), 8);
         assert_eq!(v["encrypted"].as_object().unwrap().len(), 2);
         assert_eq!(
-            decrypted(&v["encrypted"]),
+            crate::encrypt::test_decrypt_field(&v["encrypted"]),
             r#"{"data":{"id":1,"text_field":"b"},"old":{"text_field":"a"}}"#
         );
     }
@@ -333,7 +323,7 @@ mod tests {
         encrypt_line(&e, line.as_bytes(), &mut out).unwrap();
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v.as_object().unwrap().len(), 1);
-        assert_eq!(decrypted(&v["encrypted"]), line);
+        assert_eq!(crate::encrypt::test_decrypt_field(&v["encrypted"]), line);
     }
 
     #[test]

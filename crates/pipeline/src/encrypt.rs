@@ -199,6 +199,18 @@ pub fn decrypt(secret_key: &str, iv_b64: &str, bytes_b64: &str) -> Result<Vec<u8
     key.decrypt(&iv, &bytes)
 }
 
+/// The plaintext of an `encrypted` object written with the tests' key.
+#[cfg(test)]
+pub(crate) fn test_decrypt_field(encrypted: &serde_json::Value) -> String {
+    let pt = decrypt(
+        "aaaaaaaaaaaaaaaa",
+        encrypted["iv"].as_str().unwrap(),
+        encrypted["bytes"].as_str().unwrap(),
+    )
+    .unwrap();
+    String::from_utf8(pt).unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

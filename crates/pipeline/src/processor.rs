@@ -88,6 +88,10 @@ pub trait SchemaSource {
     }
 }
 
+/// One of sluice's own control rows: the JSON text of the columns asked
+/// for (`None`: NULL or not in the row image).
+type ControlRow<const N: usize> = [Option<Vec<u8>>; N];
+
 pub struct ProcessorOptions {
     pub output: OutputConfig,
     /// Bytes of an open transaction held in memory before spilling to disk.
@@ -1160,29 +1164,9 @@ impl<S: Producer, C: SchemaSource> Processor<S, C> {
         row_filter: Option<&Arc<TableFilter>>,
         snapshot_key: Option<&Option<Vec<usize>>>,
     ) -> Result<(), PipelineError> {
-        let body = &ev.body;
         let mut pos = hdr.rows_offset;
-        while pos < body.len() {
-            pos = read_row_image(
-                body,
-                pos,
-                &table.map,
-                &hdr.present,
-                &mut self.before,
-                &mut self.before_absent,
-            )
-            .map_err(|e| self.binlog_err(ev, e))?;
-            if hdr.kind == RowsKind::Update {
-                pos = read_row_image(
-                    body,
-                    pos,
-                    &table.map,
-                    &hdr.present_after,
-                    &mut self.after,
-                    &mut self.after_absent,
-                )
-                .map_err(|e| self.binlog_err(ev, e))?;
-            }
+        while pos < ev.body.len() {
+            pos = self.read_row(ev, table, hdr, pos)?;
             if let Some(key) = snapshot_key {
                 self.record_snapshot_key(ev, table, hdr.kind, key.as_deref())?;
             }
@@ -1209,71 +1193,18 @@ impl<S: Producer, C: SchemaSource> Processor<S, C> {
         let Some(client) = self.heartbeat_client_id.as_deref() else {
             return Ok(None);
         };
-        let col = |name: &str| {
-            table
-                .columns
-                .iter()
-                .position(|c| c.name.eq_ignore_ascii_case(name))
-        };
-        let (Some(ci), Some(hi)) = (col("client_id"), col("heartbeat")) else {
+        let wanted = serde_json::Value::String(client.to_string()).to_string();
+        let Some(rows) = self.control_rows(ev, table, hdr, ["client_id", "heartbeat"])? else {
             return Ok(None);
         };
-        let body = &ev.body;
-        let wanted = serde_json::Value::String(client.to_string()).to_string();
         let mut found = None;
-        let mut pos = hdr.rows_offset;
-        let mut text = Vec::new();
-        while pos < body.len() {
-            pos = read_row_image(
-                body,
-                pos,
-                &table.map,
-                &hdr.present,
-                &mut self.before,
-                &mut self.before_absent,
-            )
-            .map_err(|e| self.binlog_err(ev, e))?;
-            let image = if hdr.kind == RowsKind::Update {
-                pos = read_row_image(
-                    body,
-                    pos,
-                    &table.map,
-                    &hdr.present_after,
-                    &mut self.after,
-                    &mut self.after_absent,
-                )
-                .map_err(|e| self.binlog_err(ev, e))?;
-                &self.after
-            } else if hdr.kind == RowsKind::Insert {
-                &self.before
-            } else {
-                continue;
-            };
-            let (Some(c), Some(h)) = (image.get(ci).copied(), image.get(hi).copied()) else {
-                continue;
-            };
-            text.clear();
-            write_cell(
-                &mut self.scratch.renderer,
-                &mut text,
-                &table.columns[ci],
-                body,
-                c,
-            )
-            .map_err(|m| self.decode_err(ev, table, ci, m))?;
-            if text != wanted.as_bytes() {
-                continue;
+        for [client, beat] in rows {
+            if client.as_deref() == Some(wanted.as_bytes()) {
+                found = beat
+                    .as_deref()
+                    .and_then(|t| std::str::from_utf8(t).ok())
+                    .and_then(|t| t.parse().ok());
             }
-            text.clear();
-            write_cell(
-                &mut self.scratch.renderer,
-                &mut text,
-                &table.columns[hi],
-                body,
-                h,
-            )
-            .map_err(|m| self.decode_err(ev, table, hi, m))?;
-            found = std::str::from_utf8(&text).ok().and_then(|t| t.parse().ok());
         }
         Ok(found)
     }
@@ -1289,48 +1220,14 @@ impl<S: Producer, C: SchemaSource> Processor<S, C> {
         if hdr.kind != RowsKind::Insert {
             return Ok(None);
         }
-        let col = |name: &str| {
-            table
-                .columns
-                .iter()
-                .position(|c| c.name.eq_ignore_ascii_case(name))
-        };
-        let (Some(si), Some(ti), Some(ci), Some(mi)) =
-            (col("session"), col("task_id"), col("chunk"), col("mark"))
-        else {
+        let names = ["session", "task_id", "chunk", "mark"];
+        let Some(rows) = self.control_rows(ev, table, hdr, names)? else {
             return Ok(None);
         };
-        let body = &ev.body;
         let mut found = None;
-        let mut pos = hdr.rows_offset;
-        let mut text = Vec::new();
-        while pos < body.len() {
-            pos = read_row_image(
-                body,
-                pos,
-                &table.map,
-                &hdr.present,
-                &mut self.before,
-                &mut self.before_absent,
-            )
-            .map_err(|e| self.binlog_err(ev, e))?;
-            let mut fields: [Option<String>; 4] = Default::default();
-            for (f, i) in fields.iter_mut().zip([si, ti, ci, mi]) {
-                let Some(cell) = self.before.get(i).copied().flatten() else {
-                    continue;
-                };
-                text.clear();
-                write_cell(
-                    &mut self.scratch.renderer,
-                    &mut text,
-                    &table.columns[i],
-                    body,
-                    Some(cell),
-                )
-                .map_err(|m| self.decode_err(ev, table, i, m))?;
-                *f = Some(String::from_utf8_lossy(&text).trim_matches('"').to_string());
-            }
-            let [s, t, c, m] = fields;
+        for fields in rows {
+            let [s, t, c, m] = fields
+                .map(|f| f.map(|t| String::from_utf8_lossy(&t).trim_matches('"').to_string()));
             let parsed = (|| {
                 Some(Watermark {
                     session: s?.parse().ok()?,
@@ -1344,6 +1241,93 @@ impl<S: Producer, C: SchemaSource> Processor<S, C> {
             }
         }
         Ok(found)
+    }
+
+    /// Reads the row at `pos` of a rows event into `before` (and, for an
+    /// update, its after image into `after`); returns where the next row
+    /// starts.
+    fn read_row(
+        &mut self,
+        ev: &Event,
+        table: &DecodeTable,
+        hdr: &RowsHeader,
+        pos: usize,
+    ) -> Result<usize, PipelineError> {
+        let body = &ev.body;
+        let mut pos = read_row_image(
+            body,
+            pos,
+            &table.map,
+            &hdr.present,
+            &mut self.before,
+            &mut self.before_absent,
+        )
+        .map_err(|e| self.binlog_err(ev, e))?;
+        if hdr.kind == RowsKind::Update {
+            pos = read_row_image(
+                body,
+                pos,
+                &table.map,
+                &hdr.present_after,
+                &mut self.after,
+                &mut self.after_absent,
+            )
+            .map_err(|e| self.binlog_err(ev, e))?;
+        }
+        Ok(pos)
+    }
+
+    /// Sluice's own control rows (heartbeats, snapshot watermarks): the
+    /// JSON text of the columns `names` (`None`: NULL or not in the image)
+    /// of each row an insert adds or an update leaves (its after image);
+    /// deletes give none. `None` when the table lacks one of the columns.
+    fn control_rows<const N: usize>(
+        &mut self,
+        ev: &Event,
+        table: &DecodeTable,
+        hdr: &RowsHeader,
+        names: [&str; N],
+    ) -> Result<Option<Vec<ControlRow<N>>>, PipelineError> {
+        let mut cols = [0usize; N];
+        for (col, name) in cols.iter_mut().zip(names) {
+            match table
+                .columns
+                .iter()
+                .position(|c| c.name.eq_ignore_ascii_case(name))
+            {
+                Some(i) => *col = i,
+                None => return Ok(None),
+            }
+        }
+        let body = &ev.body;
+        let mut rows = Vec::new();
+        let mut pos = hdr.rows_offset;
+        while pos < body.len() {
+            pos = self.read_row(ev, table, hdr, pos)?;
+            let image = match hdr.kind {
+                RowsKind::Update => &self.after,
+                RowsKind::Insert => &self.before,
+                _ => continue,
+            };
+            let mut row: ControlRow<N> = std::array::from_fn(|_| None);
+            for (value, &i) in row.iter_mut().zip(&cols) {
+                let Some(cell) = image.get(i).copied().flatten() else {
+                    continue;
+                };
+                let mut text = Vec::new();
+                write_cell(
+                    &mut self.scratch.renderer,
+                    &mut text,
+                    &table.columns[i],
+                    body,
+                    Some(cell),
+                )
+                .map_err(|m| self.decode_err(ev, table, i, m))?;
+                *value = Some(text);
+            }
+            rows.push(row);
+        }
+        Ok(Some(rows))
     }
 
     /// Records the key of the row just read for the snapshot window open on
@@ -1763,7 +1747,7 @@ fn named_tables(sql: &str, default_db: &str, cat: &Catalog) -> Vec<(String, Stri
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::sync::{Arc as StdArc, Mutex};
 
@@ -1843,10 +1827,8 @@ mod tests {
         b
     }
 
-    fn processor(producer: Collect) -> Processor<Collect, NoCatalog> {
-        let mut catalog = Catalog::default();
-        catalog.collations.insert(45, "utf8mb4".into());
-        let opts = ProcessorOptions {
+    fn options() -> ProcessorOptions {
+        ProcessorOptions {
             output: OutputConfig::default(),
             txn_memory_bytes: 1 << 20,
             tmp_dir: None,
@@ -1854,8 +1836,33 @@ mod tests {
             heartbeat_client_id: None,
             flavor: Flavor::MariaDb,
             skip_bad_ddl: false,
-        };
-        Processor::new(opts, producer, NoCatalog, catalog, "mysql-bin.000001", 4)
+        }
+    }
+
+    fn processor(producer: Collect) -> Processor<Collect, NoCatalog> {
+        let mut catalog = Catalog::default();
+        catalog.collations.insert(45, "utf8mb4".into());
+        Processor::new(
+            options(),
+            producer,
+            NoCatalog,
+            catalog,
+            "mysql-bin.000001",
+            4,
+        )
+    }
+
+    /// A catalog column of `data_type` (no charset, signed, not JSON).
+    pub(crate) fn column(name: &str, data_type: &str) -> sluice_schema::Column {
+        sluice_schema::Column {
+            name: name.into(),
+            data_type: data_type.into(),
+            column_type: data_type.into(),
+            charset: None,
+            unsigned: false,
+            values: vec![],
+            is_json: false,
+        }
     }
 
     fn gtid() -> Vec<u8> {
@@ -2378,16 +2385,6 @@ mod tests {
 
     // -------------------------------------------------------- encryption
 
-    fn decrypt_field(encrypted: &serde_json::Value) -> String {
-        let pt = crate::encrypt::decrypt(
-            "aaaaaaaaaaaaaaaa",
-            encrypted["iv"].as_str().unwrap(),
-            encrypted["bytes"].as_str().unwrap(),
-        )
-        .unwrap();
-        String::from_utf8(pt).unwrap()
-    }
-
     fn encrypting(sink: Collect, mode: &str) -> Processor<Collect, NoCatalog> {
         let mut p = processor(sink);
         p.out_cfg.ddl = true;
@@ -2410,7 +2407,7 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&out[0]).unwrap();
         assert!(v.get("data").is_none());
         assert_eq!(
-            decrypt_field(&v["encrypted"]),
+            crate::encrypt::test_decrypt_field(&v["encrypted"]),
             r#"{"data":{"id":5,"s":"x"}}"#
         );
     }
@@ -2425,7 +2422,7 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&out[0]).unwrap();
         assert_eq!(v.as_object().unwrap().len(), 1, "{out:?}");
         assert_eq!(
-            decrypt_field(&v["encrypted"]),
+            crate::encrypt::test_decrypt_field(&v["encrypted"]),
             r#"{"database":"db1","table":"t1","type":"insert","ts":1700000000,"xid":7,"commit":true,"data":{"id":5,"s":"x"}}"#
         );
         assert!(out[1].starts_with(r#"{"type":"table-create""#), "{out:?}");
@@ -2498,15 +2495,6 @@ mod tests {
         let producer = Collect::default();
         let mut catalog = Catalog::default();
         catalog.collations.insert(45, "utf8mb4".into());
-        let column = |name: &str, data_type: &str| sluice_schema::Column {
-            name: name.into(),
-            data_type: data_type.into(),
-            column_type: data_type.into(),
-            charset: None,
-            unsigned: false,
-            values: vec![],
-            is_json: false,
-        };
         catalog.put(Table {
             database: "db1".into(),
             name: "t1".into(),
@@ -2514,17 +2502,8 @@ mod tests {
             columns: vec![column("id", "int"), column("s", "varchar")],
             primary_key: vec!["id".into()],
         });
-        let opts = ProcessorOptions {
-            output: OutputConfig::default(),
-            txn_memory_bytes: 1 << 20,
-            tmp_dir: None,
-            internal_database: Some("maxwell".into()),
-            heartbeat_client_id: None,
-            flavor: Flavor::MariaDb,
-            skip_bad_ddl: false,
-        };
         let mut p = Processor::new(
-            opts,
+            options(),
             producer.clone(),
             NoCatalog,
             catalog,

@@ -345,19 +345,7 @@ impl LineWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sluice_schema::Column;
-
-    fn col(name: &str, data_type: &str) -> Column {
-        Column {
-            name: name.into(),
-            data_type: data_type.into(),
-            column_type: data_type.into(),
-            charset: None,
-            unsigned: false,
-            values: vec![],
-            is_json: false,
-        }
-    }
+    use crate::processor::tests::column as col;
 
     fn minimal() -> Table {
         Table {
