@@ -226,13 +226,49 @@ impl OutputConfig {
             }
         }
         if self.push_timestamp {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default();
-            out.extend_from_slice(naming.field(b",\"_push_timestamp\":", b",\"PushTimestamp\":"));
-            json::write_int(out, now.as_secs());
-            out.extend_from_slice(format!(".{:06}", now.subsec_micros()).as_bytes());
+            self.write_push_timestamp(out);
         }
+    }
+
+    /// `,"_push_timestamp":SECONDS.MICROS` (now), named as
+    /// `output_naming_strategy` says.
+    pub(crate) fn write_push_timestamp(&self, out: &mut Vec<u8>) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        out.extend_from_slice(
+            self.naming
+                .field(b",\"_push_timestamp\":", b",\"PushTimestamp\":"),
+        );
+        json::write_int(out, now.as_secs());
+        out.extend_from_slice(format!(".{:06}", now.subsec_micros()).as_bytes());
+    }
+
+    /// The opening of the `primary_key` array, named as
+    /// `output_naming_strategy` says.
+    pub(crate) fn primary_key_field(&self) -> &'static [u8] {
+        self.naming
+            .field(b",\"primary_key\":[", b",\"primaryKey\":[")
+    }
+
+    /// `,"primary_key_columns":[names]`, named as `output_naming_strategy`
+    /// says (the column names as they are, as in Maxwell).
+    pub(crate) fn write_primary_key_columns<'a>(
+        &self,
+        out: &mut Vec<u8>,
+        names: impl IntoIterator<Item = &'a str>,
+    ) {
+        out.extend_from_slice(
+            self.naming
+                .field(b",\"primary_key_columns\":[", b",\"primaryKeyColumns\":["),
+        );
+        for (k, name) in names.into_iter().enumerate() {
+            if k > 0 {
+                out.push(b',');
+            }
+            json::write_str(out, name);
+        }
+        out.push(b']');
     }
 }
 

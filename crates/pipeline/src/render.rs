@@ -261,25 +261,13 @@ fn write_tail(
     let (t, cfg, body) = (cx.table, cx.cfg, cx.body);
     let is_update = cx.kind == RowsKind::Update;
     if cfg.primary_keys {
-        out.extend_from_slice(
-            cfg.naming
-                .field(b",\"primary_key\":[", b",\"primaryKey\":["),
-        );
+        out.extend_from_slice(cfg.primary_key_field());
         write_key_values(renderer, cx, img, out)?;
         out.push(b']');
     }
     if cfg.primary_key_columns {
-        out.extend_from_slice(
-            cfg.naming
-                .field(b",\"primary_key_columns\":[", b",\"primaryKeyColumns\":["),
-        );
-        for (k, &i) in t.primary_key.iter().enumerate() {
-            if k > 0 {
-                out.push(b',');
-            }
-            json::write_str(out, &t.columns[i].name);
-        }
-        out.push(b']');
+        let names = t.primary_key.iter().map(|&i| t.columns[i].name.as_str());
+        cfg.write_primary_key_columns(out, names);
     }
     let data_at = out.len();
     out.extend_from_slice(b",\"data\":{");

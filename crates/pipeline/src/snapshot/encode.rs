@@ -59,7 +59,13 @@ impl TablePlan {
         let columns: Vec<ColumnPlan> = table
             .columns
             .iter()
-            .map(|c| ColumnPlan::new(c, cfg.exclude_columns.iter().any(|p| p.matches(&c.name))))
+            .map(|c| {
+                let mut plan =
+                    ColumnPlan::new(c, cfg.exclude_columns.iter().any(|p| p.matches(&c.name)));
+                // Data keys as binlog rows show them (output_naming_strategy).
+                plan.key = json::key(&cfg.naming.apply(&c.name));
+                plan
+            })
             .collect();
         let primary_key: Vec<usize> = table
             .primary_key
@@ -174,12 +180,7 @@ impl LineWriter {
         l.extend_from_slice(b"\",\"ts\":");
         json::write_int(l, self.ts);
         if cfg.push_timestamp {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default();
-            l.extend_from_slice(b",\"_push_timestamp\":");
-            json::write_int(l, now.as_secs());
-            l.extend_from_slice(format!(".{:06}", now.subsec_micros()).as_bytes());
+            cfg.write_push_timestamp(l);
         }
         if let Some(c) = comment {
             l.extend_from_slice(b",\"comment\":");
@@ -213,21 +214,14 @@ impl LineWriter {
         self.head(cfg, m.database, m.table, kind, m.comment);
         let l = &mut self.line;
         if cfg.primary_keys {
-            l.extend_from_slice(b",\"primary_key\":[");
+            l.extend_from_slice(cfg.primary_key_field());
             for k in 0..m.primary_key.len() {
                 l.extend_from_slice(if k > 0 { b",null" } else { b"null" });
             }
             l.push(b']');
         }
         if cfg.primary_key_columns {
-            l.extend_from_slice(b",\"primary_key_columns\":[");
-            for (k, name) in m.primary_key.iter().enumerate() {
-                if k > 0 {
-                    l.push(b',');
-                }
-                json::write_str(l, name);
-            }
-            l.push(b']');
+            cfg.write_primary_key_columns(l, m.primary_key.iter().map(String::as_str));
         }
         let data_at = l.len();
         l.extend_from_slice(b",\"data\":{}}");
@@ -296,7 +290,7 @@ impl LineWriter {
         }
         let l = &mut self.line;
         if cfg.primary_keys {
-            l.extend_from_slice(b",\"primary_key\":[");
+            l.extend_from_slice(cfg.primary_key_field());
             for (k, &i) in plan.primary_key.iter().enumerate() {
                 if k > 0 {
                     l.push(b',');
@@ -306,14 +300,8 @@ impl LineWriter {
             l.push(b']');
         }
         if cfg.primary_key_columns {
-            l.extend_from_slice(b",\"primary_key_columns\":[");
-            for (k, name) in plan.primary_key_names.iter().enumerate() {
-                if k > 0 {
-                    l.push(b',');
-                }
-                json::write_str(l, name);
-            }
-            l.push(b']');
+            let names = plan.primary_key_names.iter().map(String::as_str);
+            cfg.write_primary_key_columns(l, names);
         }
         let data_at = l.len();
         l.extend_from_slice(b",\"data\":{");
@@ -397,6 +385,50 @@ mod tests {
         assert!(
             v["ts"].as_u64().unwrap() > 1_600_000_000,
             "wall-clock seconds"
+        );
+    }
+
+    #[test]
+    fn names_follow_output_naming_strategy_as_binlog_rows_do() {
+        let t = minimal();
+        let cfg = OutputConfig {
+            primary_keys: true,
+            primary_key_columns: true,
+            push_timestamp: true,
+            naming: crate::encode::Naming::UnderscoreToCamelCase,
+            ..Default::default()
+        };
+        let plan = TablePlan::new(&t, &names(&t), &["id".into()], &cfg).unwrap();
+        let mut w = LineWriter::default();
+        let row = [
+            SnapValue::Int(1),
+            SnapValue::Int(7),
+            SnapValue::Bytes(b"x".to_vec()),
+        ];
+        w.row(&cfg, &plan, None, &row, None).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&w.line).unwrap();
+        assert_eq!(v["primaryKey"], serde_json::json!([1, "x"]), "{v}");
+        assert_eq!(
+            v["primaryKeyColumns"],
+            serde_json::json!(["id", "text_field"])
+        );
+        assert_eq!(
+            v["data"],
+            serde_json::json!({"id": 1, "accountId": 7, "textField": "x"})
+        );
+        assert!(v["PushTimestamp"].as_f64().unwrap() > 1.6e9, "{v}");
+        let marker = Marker {
+            database: "shard_1",
+            table: "minimal",
+            comment: None,
+            primary_key: &plan.primary_key_names,
+        };
+        w.marker(&cfg, "bootstrap-start", &marker, None).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&w.line).unwrap();
+        assert_eq!(v["primaryKey"], serde_json::json!([null, null]), "{v}");
+        assert_eq!(
+            v["primaryKeyColumns"],
+            serde_json::json!(["id", "text_field"])
         );
     }
 
