@@ -1513,6 +1513,7 @@ impl<S: Producer, C: SchemaSource> Processor<S, C> {
                 &self.catalog,
                 &self.out_cfg,
                 self.encryptor.as_ref(),
+                self.schema_id,
                 &mut self.producer,
             )?;
         }

@@ -135,6 +135,9 @@ pub struct LineWriter {
     /// `ts` of the lines: taken once per chunk ([`LineWriter::stamp`]),
     /// not per row.
     ts: u64,
+    /// The schema history's id in force, shown on `bootstrap-insert` rows
+    /// with `output_schema_id` (as in Maxwell; markers never show it).
+    pub schema_id: Option<u64>,
 }
 
 /// What the start and complete events say about the table.
@@ -169,6 +172,7 @@ impl LineWriter {
         kind: &str,
         comment: Option<&str>,
     ) {
+        let schema_id = (kind == "bootstrap-insert" && cfg.schema_id).then_some(self.schema_id);
         let l = &mut self.line;
         l.clear();
         l.extend_from_slice(b"{\"database\":");
@@ -179,6 +183,13 @@ impl LineWriter {
         l.extend_from_slice(kind.as_bytes());
         l.extend_from_slice(b"\",\"ts\":");
         json::write_int(l, self.ts);
+        if let Some(id) = schema_id {
+            l.extend_from_slice(cfg.naming.field(b",\"schema_id\":", b",\"schemaId\":"));
+            match id {
+                Some(id) => json::write_int(l, id),
+                None => l.extend_from_slice(b"null"),
+            }
+        }
         if cfg.push_timestamp {
             cfg.write_push_timestamp(l);
         }
@@ -430,6 +441,40 @@ mod tests {
             v["primaryKeyColumns"],
             serde_json::json!(["id", "text_field"])
         );
+    }
+
+    #[test]
+    fn schema_id_on_bootstrap_inserts_only_with_output_schema_id() {
+        let t = minimal();
+        let mut cfg = OutputConfig {
+            schema_id: true,
+            push_timestamp: true,
+            ..Default::default()
+        };
+        let plan = TablePlan::new(&t, &names(&t), &["id".into()], &cfg).unwrap();
+        let mut w = LineWriter {
+            schema_id: Some(42),
+            ..Default::default()
+        };
+        let row = [SnapValue::Int(1), SnapValue::Int(7), SnapValue::Null];
+        w.row(&cfg, &plan, Some("c"), &row, None).unwrap();
+        let line = String::from_utf8(w.line.clone()).unwrap();
+        assert!(
+            line.contains(r#""type":"bootstrap-insert","ts":"#)
+                && line.contains(r#","schema_id":42,"_push_timestamp":"#),
+            "{line}"
+        );
+        let marker = Marker {
+            database: "shard_1",
+            table: "minimal",
+            comment: None,
+            primary_key: &[],
+        };
+        w.marker(&cfg, "bootstrap-start", &marker, None).unwrap();
+        assert!(!String::from_utf8_lossy(&w.line).contains("schema_id"));
+        cfg.schema_id = false;
+        w.row(&cfg, &plan, None, &row, None).unwrap();
+        assert!(!String::from_utf8_lossy(&w.line).contains("schema_id"));
     }
 
     #[test]

@@ -176,14 +176,17 @@ impl SnapshotState {
     }
 
     /// Acts on a committed watermark; returns the rows emitted.
+    /// `schema_id`: the schema history's id in force (`output_schema_id`).
     pub fn on_watermark<P: Producer>(
         &mut self,
         wm: Watermark,
         catalog: &Catalog,
         cfg: &OutputConfig,
         enc: Option<&Encryptor>,
+        schema_id: Option<u64>,
         producer: &mut P,
     ) -> Result<u64, PipelineError> {
+        self.writer.schema_id = schema_id;
         if wm.session != self.session {
             return Ok(0);
         }
