@@ -212,17 +212,22 @@ pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     Some((status, body))
 }
 
+/// The options that log in to the MariaDB on `port` as the
+/// least-privileged user the scripts create (`sluice`).
+pub fn login_args(port: u16) -> [String; 4] {
+    [
+        "--host=127.0.0.1".into(),
+        format!("--port={port}"),
+        "--user=sluice".into(),
+        "--password=sluice".into(),
+    ]
+}
+
 /// Starts sluice against the private MariaDB as the least-privileged user.
 pub fn spawn_sluice(extra: &[&str]) -> Child {
-    let port = ensure_mariadb();
     Command::new(sluice_bin())
-        .args([
-            "--host=127.0.0.1",
-            &format!("--port={port}"),
-            "--user=sluice",
-            "--password=sluice",
-            "--log_level=warn",
-        ])
+        .args(login_args(ensure_mariadb()))
+        .arg("--log_level=warn")
         .arg(unique_server_id())
         .arg(unique_client_id())
         .args(http_port_unless_given(extra))

@@ -49,13 +49,9 @@ fn spawn_node(
     env: &[(&str, &str)],
 ) -> Node {
     let http = free_port();
-    let port = ensure_mariadb();
     let child = Command::new(sluice_bin())
+        .args(login_args(ensure_mariadb()))
         .args([
-            "--host=127.0.0.1",
-            &format!("--port={port}"),
-            "--user=sluice",
-            "--password=sluice",
             "--log_level=warn",
             "--ha",
             &format!("--zookeeper={zk}"),

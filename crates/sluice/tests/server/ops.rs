@@ -17,13 +17,9 @@ fn sluice_with(
     stderr: Stdio,
     out: &std::path::Path,
 ) -> Child {
-    let port = ensure_mariadb();
     Command::new(sluice_bin())
+        .args(login_args(ensure_mariadb()))
         .args([
-            "--host=127.0.0.1",
-            &format!("--port={port}"),
-            "--user=sluice",
-            "--password=sluice",
             "--producer=file",
             &format!("--output_file={}", out.display()),
         ])

@@ -291,11 +291,8 @@ fn sluice_on(
     out: &std::path::Path,
 ) -> std::process::Child {
     std::process::Command::new(sluice_bin())
+        .args(login_args(port))
         .args([
-            "--host=127.0.0.1",
-            &format!("--port={port}"),
-            "--user=sluice",
-            "--password=sluice",
             "--producer=file",
             &format!("--output_file={}", out.display()),
             "--http_port=0",

@@ -9,23 +9,6 @@ use crate::common::*;
 use mysql_async::prelude::Queryable;
 use sluice_schema::{serial, Column, Table};
 
-fn strip_ansi(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for c in chars.by_ref() {
-                if c == 'm' {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
 /// The number after `field=` in the log line containing `marker`.
 fn logged(log: &str, marker: &str, field: &str) -> Option<u64> {
     let line = log.lines().find(|l| l.contains(marker))?;
@@ -60,11 +43,8 @@ fn ten_thousand_tables_restore_within_two_seconds() {
     let marker_db = format!("restore{}", std::process::id());
     let start = |log_level: &str| {
         std::process::Command::new(sluice_bin())
+            .args(login_args(port))
             .args([
-                "--host=127.0.0.1",
-                &format!("--port={port}"),
-                "--user=sluice",
-                "--password=sluice",
                 "--producer=file",
                 &format!("--output_file={}", out.display()),
                 "--http_port=0",
@@ -156,7 +136,7 @@ fn ten_thousand_tables_restore_within_two_seconds() {
     let second = start("info");
     assert!(until_streaming(1000), "sluice did not resume");
     let o = stop(second);
-    let log = strip_ansi(&String::from_utf8_lossy(&o.stderr));
+    let log = plain_log(&String::from_utf8_lossy(&o.stderr));
     let marker = "schema restored from the history";
     let tables =
         logged(&log, marker, "tables").unwrap_or_else(|| panic!("no restore logged:\n{log}"));

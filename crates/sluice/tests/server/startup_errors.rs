@@ -92,18 +92,7 @@ fn refuses_statement_based_binlog() {
 #[test]
 fn a_binlog_file_that_never_existed_is_not_found_not_purged() {
     let _gate = crate::common::module_gate(module_path!());
-    let port = ensure_mariadb();
-    let (code, err) = run_sluice(
-        &[
-            "--host=127.0.0.1",
-            &format!("--port={port}"),
-            "--user=sluice",
-            "--password=sluice",
-            "--init_position=mysql-bin.999999:4",
-            &unique_client_id(),
-        ],
-        T,
-    );
+    let (code, err) = starting_at("mysql-bin.999999:4");
     assert_eq!(code, Some(1), "{err}");
     assert!(
         err.contains("mysql-bin.999999 was not found on the server")
@@ -117,24 +106,22 @@ fn a_binlog_file_that_never_existed_is_not_found_not_purged() {
 #[test]
 fn missing_binlog_before_the_first_says_purged_and_how_to_recover() {
     let _gate = crate::common::module_gate(module_path!());
-    let port = ensure_mariadb();
-    let (code, err) = run_sluice(
-        &[
-            "--host=127.0.0.1",
-            &format!("--port={port}"),
-            "--user=sluice",
-            "--password=sluice",
-            "--init_position=mysql-bin.000000:4",
-            &unique_client_id(),
-        ],
-        T,
-    );
+    let (code, err) = starting_at("mysql-bin.000000:4");
     assert_eq!(code, Some(1), "{err}");
     assert!(
         err.contains("mysql-bin.000000 is no longer on the server (purged")
             && err.contains("--init_position"),
         "{err}"
     );
+}
+
+/// sluice told to start at `position` (a fresh client id), run to its end.
+fn starting_at(position: &str) -> (Option<i32>, String) {
+    let mut args = login_args(ensure_mariadb()).to_vec();
+    args.push(format!("--init_position={position}"));
+    args.push(unique_client_id());
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    run_sluice(&args, T)
 }
 
 #[test]
