@@ -80,6 +80,23 @@ pub trait Producer: Send {
     fn abort_handle(&self) -> Option<Arc<AtomicBool>> {
         None
     }
+    /// Whether the producer only appends lines (file, stdout) and takes
+    /// them as blocks through [`Producer::send_lines`].
+    fn takes_line_blocks(&self) -> bool {
+        false
+    }
+    /// Hands over `block`, whole lines each ending in `\n`, as they are:
+    /// the pipeline renders a job's rows straight into it, so nothing is
+    /// copied per row. Returns an empty buffer to render the next block
+    /// into (one the producer is done with, when it has one). Only called
+    /// when [`Producer::takes_line_blocks`] says so.
+    fn send_lines(&mut self, block: Vec<u8>) -> Result<Vec<u8>, ProducerError> {
+        let _ = block;
+        Err(ProducerError::Failed {
+            producer: "line blocks",
+            message: "this producer takes one message at a time".into(),
+        })
+    }
 }
 
 impl<T: Producer + ?Sized> Producer for Box<T> {
@@ -97,6 +114,14 @@ impl<T: Producer + ?Sized> Producer for Box<T> {
 
     fn abort_handle(&self) -> Option<Arc<AtomicBool>> {
         (**self).abort_handle()
+    }
+
+    fn takes_line_blocks(&self) -> bool {
+        (**self).takes_line_blocks()
+    }
+
+    fn send_lines(&mut self, block: Vec<u8>) -> Result<Vec<u8>, ProducerError> {
+        (**self).send_lines(block)
     }
 }
 

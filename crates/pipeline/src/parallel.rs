@@ -109,7 +109,7 @@ pub(crate) struct Pool {
 }
 
 impl Pool {
-    fn new(workers: usize, cfg: OutputConfig) -> std::io::Result<Pool> {
+    fn new(workers: usize, cfg: OutputConfig, line_blocks: bool) -> std::io::Result<Pool> {
         let (tx, rx) = mpsc::sync_channel::<Work>(workers * 2);
         let rx = Arc::new(Mutex::new(rx));
         let cfg = Arc::new(cfg);
@@ -119,7 +119,7 @@ impl Pool {
             threads.push(
                 std::thread::Builder::new()
                     .name(format!("render-{i}"))
-                    .spawn(move || worker(&rx, &cfg))?,
+                    .spawn(move || worker(&rx, &cfg, line_blocks))?,
             );
         }
         Ok(Pool {
@@ -139,7 +139,7 @@ impl Drop for Pool {
     }
 }
 
-fn worker(rx: &Mutex<Receiver<Work>>, cfg: &OutputConfig) {
+fn worker(rx: &Mutex<Receiver<Work>>, cfg: &OutputConfig, line_blocks: bool) {
     let mut w = Worker {
         scratch: RowScratch::new(RenderOptions {
             null_zero_dates: cfg.null_zero_dates,
@@ -148,6 +148,7 @@ fn worker(rx: &Mutex<Receiver<Work>>, cfg: &OutputConfig) {
         before_absent: Vec::new(),
         after: Vec::new(),
         after_absent: Vec::new(),
+        line_blocks,
     };
     loop {
         let next = rx.lock().unwrap_or_else(PoisonError::into_inner).recv();
@@ -180,6 +181,9 @@ struct Worker {
     before_absent: Vec<bool>,
     after: Vec<Cell>,
     after_absent: Vec<bool>,
+    /// End every line with `\n` (outside its range): the buffer is then
+    /// the producer's block as it is.
+    line_blocks: bool,
 }
 
 impl Worker {
@@ -267,6 +271,9 @@ impl Worker {
                             position: position(),
                             message,
                         })?;
+                    if self.line_blocks {
+                        buf.push(b'\n');
+                    }
                     rows.push(RowOut {
                         txn: ti as u32,
                         table: e.table_index,
@@ -302,6 +309,9 @@ pub(crate) struct Ordered {
     in_flight_bytes: usize,
     /// Buffers of delivered jobs, for the next jobs.
     spare: Vec<(Vec<u8>, Vec<RowOut>)>,
+    /// Jobs are rendered as blocks of `\n`-ended lines for a producer that
+    /// takes them whole (`Producer::send_lines`).
+    pub line_blocks: bool,
     /// While work is queued: the boundary before which every row has been
     /// handed to the producer (`None`: nothing queued, the processor's own
     /// boundary holds).
@@ -309,15 +319,16 @@ pub(crate) struct Ordered {
 }
 
 impl Ordered {
-    pub fn new(workers: usize, cfg: OutputConfig) -> std::io::Result<Self> {
+    pub fn new(workers: usize, cfg: OutputConfig, line_blocks: bool) -> std::io::Result<Self> {
         Ok(Ordered {
-            pool: Pool::new(workers, cfg)?,
+            pool: Pool::new(workers, cfg, line_blocks)?,
             max_jobs: workers * 2 + 2,
             batch: Job::default(),
             batch_boundary: None,
             in_flight: VecDeque::new(),
             in_flight_bytes: 0,
             spare: Vec::new(),
+            line_blocks,
             handed: None,
         })
     }
@@ -473,7 +484,7 @@ mod tests {
 
     #[test]
     fn delivered_buffers_are_kept_up_to_a_usual_jobs_size_and_count() {
-        let mut ordered = Ordered::new(1, OutputConfig::default()).unwrap();
+        let mut ordered = Ordered::new(1, OutputConfig::default(), false).unwrap();
         ordered.recycle(delivered(1024 * 1024, 4096));
         assert_eq!(ordered.spare.len(), 1, "a usual job's buffers are kept");
         // A big transaction's buffers are freed, not kept at that size.

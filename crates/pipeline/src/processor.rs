@@ -17,7 +17,7 @@ use sluice_schema::{Catalog, Table};
 use crate::encode::{CommitInfo, OutputConfig};
 use crate::encrypt::{EncryptError, EncryptMode, Encryptor};
 use crate::filter::{ColumnValue, Filter, TableFilter, ValueKind};
-use crate::parallel::{DeferredRows, Ordered, TxnWork, MAX_DEFERRED_TXN_BYTES};
+use crate::parallel::{DeferredRows, Ordered, Rendered, TxnWork, MAX_DEFERRED_TXN_BYTES};
 use crate::render::{write_cell, Images, RowContext, RowScratch};
 use crate::snapshot::{SnapshotSource, SnapshotState, Watermark};
 use crate::table::{resolve, DecodeTable, ResolveError};
@@ -260,10 +260,13 @@ impl<S: Producer, C: SchemaSource> Processor<S, C> {
     }
 
     /// Renders rows on `workers` threads (at least 2; fewer: on the
-    /// processor thread). Call before the first event.
+    /// processor thread). Call before the first event, with the producer in
+    /// place: one that takes line blocks gets each job's buffer whole.
     pub fn set_workers(&mut self, workers: usize) -> std::io::Result<()> {
+        // Keyed producers need each row's routing data beside its line.
+        let line_blocks = self.producer.takes_line_blocks() && !self.out_cfg.routing;
         self.parallel = if workers >= 2 {
-            Some(Ordered::new(workers, self.out_cfg.clone())?)
+            Some(Ordered::new(workers, self.out_cfg.clone(), line_blocks)?)
         } else {
             None
         };
@@ -303,6 +306,9 @@ impl<S: Producer, C: SchemaSource> Processor<S, C> {
         if par.idle() {
             par.handed = None;
         }
+        if par.line_blocks {
+            return self.deliver_block(r);
+        }
         let mut sent = 0u64;
         for row in &r.rows {
             let (Some(txn), pk, pv) = (
@@ -337,6 +343,26 @@ impl<S: Producer, C: SchemaSource> Processor<S, C> {
             sent += 1;
         }
         self.rows_emitted += sent;
+        if let Some(par) = self.parallel.as_mut() {
+            par.recycle(r);
+        }
+        Ok(true)
+    }
+
+    /// Hands a job rendered as a block of lines to the producer whole, and
+    /// keeps the empty buffer it gives back for a next job.
+    fn deliver_block(&mut self, mut r: Rendered) -> Result<bool, PipelineError> {
+        let rows = r.rows.len() as u64;
+        match self.producer.send_lines(std::mem::take(&mut r.buf)) {
+            Ok(spare) => r.buf = spare,
+            Err(e) => {
+                if let Some(par) = self.parallel.as_mut() {
+                    par.clear();
+                }
+                return Err(e.into());
+            }
+        }
+        self.rows_emitted += rows;
         if let Some(par) = self.parallel.as_mut() {
             par.recycle(r);
         }
@@ -1752,9 +1778,14 @@ pub(crate) mod tests {
     use super::*;
     use std::sync::{Arc as StdArc, Mutex};
 
-    /// Collects what the pipeline emits.
+    /// Collects what the pipeline emits; with `.1`, as a line sink that
+    /// takes blocks of lines (counted in `.2`).
     #[derive(Clone, Default)]
-    struct Collect(StdArc<Mutex<Vec<String>>>);
+    struct Collect(
+        StdArc<Mutex<Vec<String>>>,
+        bool,
+        StdArc<std::sync::atomic::AtomicUsize>,
+    );
 
     impl Producer for Collect {
         fn send(&mut self, msg: &Message<'_>) -> Result<(), ProducerError> {
@@ -1773,6 +1804,20 @@ pub(crate) mod tests {
         }
         fn flush(&mut self) -> Result<(), ProducerError> {
             Ok(())
+        }
+        fn takes_line_blocks(&self) -> bool {
+            self.1
+        }
+        fn send_lines(&mut self, block: Vec<u8>) -> Result<Vec<u8>, ProducerError> {
+            assert!(self.1, "blocks only for a producer that takes them");
+            let text = String::from_utf8(block).unwrap();
+            let lines = text
+                .strip_suffix('\n')
+                .expect("a block ends with a line's end");
+            let mut out = self.0.lock().unwrap();
+            out.extend(lines.split('\n').map(str::to_string));
+            self.2.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Ok(Vec::new())
         }
     }
 
@@ -2109,13 +2154,14 @@ pub(crate) mod tests {
     /// no point does the checkpoint pass a row not yet handed over.
     #[test]
     fn workers_emit_the_same_bytes_in_the_same_order() {
-        let run = |workers: usize| {
-            let sink = Collect::default();
+        // `blocks`: a line sink (no routing data) taking whole blocks.
+        let run = |workers: usize, blocks: bool| {
+            let sink = Collect(Default::default(), blocks, Default::default());
             let mut p = filtered(sink.clone(), "exclude: db3.*, exclude: db2.t1.s=reject");
             p.out_cfg.xoffset = true;
             p.out_cfg.binlog_position = true;
             // Keyed producers' routing data travels with each line too.
-            p.out_cfg.routing = true;
+            p.out_cfg.routing = !blocks;
             p.out_cfg.partition_columns = vec!["s".into()];
             p.set_workers(workers).unwrap();
             let mut seen = Vec::new();
@@ -2182,20 +2228,24 @@ pub(crate) mod tests {
                         .unwrap();
                     at += 1000;
                 }
-                seen.push((p.checkpoint().offset, emitted(&sink).len()));
+                seen.push((p.checkpoint().offset, sink.0.lock().unwrap().len()));
             }
             p.deliver_pending().unwrap();
             let out = emitted(&sink);
+            let offsets: Vec<u64> = out.iter().filter_map(|l| line_offset(l)).collect();
             for (checkpoint, handed) in seen {
-                let before = out
-                    .iter()
-                    .filter(|l| line_offset(l).is_some_and(|o| o <= checkpoint))
-                    .count();
+                let before = offsets.iter().filter(|&&o| o <= checkpoint).count();
                 assert!(
                     before <= handed,
                     "{workers} workers: checkpoint {checkpoint} passed rows not handed over"
                 );
             }
+            let blocks_taken = sink.2.load(std::sync::atomic::Ordering::Relaxed);
+            assert_eq!(
+                blocks_taken > 0,
+                blocks && workers >= 2,
+                "{workers} workers, blocks {blocks}: {blocks_taken} blocks"
+            );
             (
                 out,
                 p.checkpoint().clone(),
@@ -2203,7 +2253,7 @@ pub(crate) mod tests {
                 p.rows_filtered(),
             )
         };
-        let one = run(1);
+        let one = run(1, false);
         assert!(one.0.len() > 40_000, "{}", one.0.len());
         assert!(
             one.0
@@ -2214,11 +2264,17 @@ pub(crate) mod tests {
         );
         assert!(one.0.iter().any(|l| l.contains("table-create")));
         assert!(one.3 > 0, "the column-value rule filtered rows");
-        for workers in [2, 4] {
-            let many = run(workers);
+        for (workers, blocks) in [(2, false), (4, false), (1, true), (2, true), (4, true)] {
+            let many = run(workers, blocks);
             assert_eq!(many.0.len(), one.0.len(), "{workers} workers");
             for (a, b) in one.0.iter().zip(&many.0) {
-                assert_eq!(a, b, "{workers} workers");
+                // A line sink gets the line without the routing data.
+                let a = if blocks {
+                    a.split('\t').next().unwrap()
+                } else {
+                    a
+                };
+                assert_eq!(a, b, "{workers} workers, blocks {blocks}");
             }
             assert_eq!(
                 (many.1, many.2, many.3),

@@ -55,4 +55,12 @@ impl Producer for StdoutProducer {
     fn flush(&mut self) -> Result<(), ProducerError> {
         self.out.flush().map_err(err)
     }
+
+    fn takes_line_blocks(&self) -> bool {
+        true
+    }
+
+    fn send_lines(&mut self, block: Vec<u8>) -> Result<Vec<u8>, ProducerError> {
+        self.out.write_block(block).map_err(err)
+    }
 }

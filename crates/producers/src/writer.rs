@@ -70,20 +70,44 @@ impl BackgroundWriter {
         Ok(())
     }
 
-    fn hand_over(&mut self) -> std::io::Result<()> {
-        // Take back a finished buffer when one is ready (errors surface here).
-        let next = match self.returned.try_recv() {
-            Ok(Ok(Some(b))) => b,
-            Ok(Ok(None)) => Vec::with_capacity(BUF_BYTES),
-            Ok(Err(e)) => return Err(e),
-            Err(_) => Vec::with_capacity(BUF_BYTES),
-        };
-        let full = std::mem::replace(&mut self.buf, next);
+    /// Queues `block` (whole lines) as it is, after anything buffered;
+    /// returns an empty buffer for the caller's next block: one the thread
+    /// has written, when one is back, else a new one.
+    pub fn write_block(&mut self, block: Vec<u8>) -> std::io::Result<Vec<u8>> {
+        if !self.buf.is_empty() {
+            self.hand_over()?;
+        }
+        let spare = self.take_returned()?.unwrap_or_default();
+        self.send(block)?;
+        Ok(spare)
+    }
+
+    /// A buffer the thread has written, if one is back (a write error
+    /// surfaces here).
+    fn take_returned(&mut self) -> std::io::Result<Option<Vec<u8>>> {
+        match self.returned.try_recv() {
+            Ok(Ok(b)) => Ok(b),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Ok(None),
+        }
+    }
+
+    fn send(&mut self, full: Vec<u8>) -> std::io::Result<()> {
         self.jobs
             .as_ref()
             .ok_or_else(Self::dead)?
             .send(Job::Write(full))
             .map_err(|_| Self::dead())
+    }
+
+    fn hand_over(&mut self) -> std::io::Result<()> {
+        // Take back a finished buffer when one is ready (errors surface here).
+        let next = match self.take_returned()? {
+            Some(b) if b.capacity() >= BUF_BYTES => b,
+            _ => Vec::with_capacity(BUF_BYTES),
+        };
+        let full = std::mem::replace(&mut self.buf, next);
+        self.send(full)
     }
 
     /// Returns once everything written so far is out (and synced).
