@@ -86,6 +86,11 @@ make_shape() {
   BYTES=$(SQL -N -e "SHOW BINARY LOGS" | awk -v f="$START_FILE" '$1==f {print $2}')
 }
 
+# Deletes a run's output and waits for the file system to be done with it:
+# freeing (and, on a disk mounted with discard, trimming) hundreds of MB
+# otherwise lands in the next tool's run.
+settle() { rm -f "$@"; sync; }
+
 # run SHAPE TOOL RUN command...: timed, appended to RESULTS.
 run() {
   local shape=$1 tool=$2 r=$3 out; shift 3
@@ -103,9 +108,13 @@ for shape in $SHAPES; do
   for r in $(seq 1 "$RUNS"); do
     rm -f "$TMP/out.json" "$TMP"/raw-*
     run "$shape" raw "$r" mariadb-binlog --no-defaults --read-from-remote-server --raw --host=127.0.0.1 --port="$PORT" -uroot --result-file="$TMP/raw-" "$START_FILE"
-    rm -f "$TMP"/raw-*
+    settle "$TMP"/raw-*
     run "$shape" -v "$r" sh -c "mariadb-binlog --no-defaults --read-from-remote-server -v --host=127.0.0.1 --port=$PORT -uroot $START_FILE >/dev/null"
-    for v in $VARIANTS; do
+    # Each run starts the variants at another one: no variant always comes
+    # first (after -v, which writes nothing) or last.
+    read -r -a vs <<<"$VARIANTS"
+    k=$(( (r - 1) % ${#vs[@]} ))
+    for v in "${vs[@]:k}" "${vs[@]:0:k}"; do
       name=${v%%=*}; spec=${v#*=}; IFS=, read -r -a parts <<<"$spec"
       # FILE: the shape's binlog file from disk, else the stream's range.
       source_args=(--init_position="$START_FILE:$START_POS" --stop_position="$END_FILE:$END_POS")
@@ -119,8 +128,8 @@ for shape in $SHAPES; do
         --http_port=0 --producer=file --output_file="$TMP/out.json" "${opts[@]}"
       lines=$(wc -l <"$TMP/out.json")
       if [ "$lines" -ne "$N" ]; then echo "$name wrote $lines rows on $shape, expected $N" >&2; exit 1; fi
+      settle "$TMP/out.json"
     done
-    rm -f "$TMP/out.json"
   done
 done
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)"
