@@ -183,11 +183,30 @@ impl OutputConfig {
         index: u64,
         last: bool,
     ) {
+        self.write_xid(out, c);
+        self.write_commit_fields_after_xid(out, c, index, last);
+    }
+
+    /// `,"xid":N`, the first commit field: the same for every row of a
+    /// transaction.
+    pub fn write_xid(&self, out: &mut Vec<u8>, c: &CommitInfo<'_>) {
         if self.commit_info {
             if let Some(x) = c.xid {
                 out.extend_from_slice(b",\"xid\":");
                 json::write_int(out, x);
             }
+        }
+    }
+
+    /// The commit fields after `xid` (see `write_commit_fields_at`).
+    pub fn write_commit_fields_after_xid(
+        &self,
+        out: &mut Vec<u8>,
+        c: &CommitInfo<'_>,
+        index: u64,
+        last: bool,
+    ) {
+        if self.commit_info {
             if self.xoffset && !last {
                 out.extend_from_slice(b",\"xoffset\":");
                 json::write_int(out, index);

@@ -26,7 +26,7 @@ use sluice_binlog::BinlogPosition;
 
 use crate::encode::{CommitInfo, OutputConfig};
 use crate::processor::PipelineError;
-use crate::render::{Images, RowContext, RowScratch};
+use crate::render::{write_head, Images, RowContext, RowScratch};
 use crate::table::DecodeTable;
 use crate::values::RenderOptions;
 
@@ -148,6 +148,7 @@ fn worker(rx: &Mutex<Receiver<Work>>, cfg: &OutputConfig, line_blocks: bool) {
         before_absent: Vec::new(),
         after: Vec::new(),
         after_absent: Vec::new(),
+        prefix: Vec::new(),
         line_blocks,
     };
     loop {
@@ -181,6 +182,8 @@ struct Worker {
     before_absent: Vec<bool>,
     after: Vec<Cell>,
     after_absent: Vec<bool>,
+    /// The start of every line of the rows event being rendered.
+    prefix: Vec<u8>,
     /// End every line with `\n` (outside its range): the buffer is then
     /// the producer's block as it is.
     line_blocks: bool,
@@ -205,6 +208,10 @@ impl Worker {
                 .iter()
                 .rposition(|e| e.hdr.rows_offset < e.body.len());
             let mut index = 0u64;
+            // A row's line starts with the same bytes for every row of its
+            // rows event (table, type, ts) and transaction (xid): written
+            // once per event, copied per row.
+            let prefix = &mut self.prefix;
             for (ei, e) in txn.events.iter().enumerate() {
                 let position = || {
                     let h = &e.header;
@@ -219,6 +226,18 @@ impl Worker {
                 })?;
                 let body = &e.body;
                 let mut pos = e.hdr.rows_offset;
+                let event_cx = RowContext {
+                    cfg,
+                    body,
+                    timestamp: e.header.timestamp,
+                    table: t,
+                    table_index: e.table_index,
+                    kind: e.hdr.kind,
+                    row_query: e.row_query.as_deref(),
+                };
+                prefix.clear();
+                write_head(&event_cx, prefix);
+                cfg.write_xid(prefix, &info);
                 while pos < body.len() {
                     let binlog = |source: sluice_binlog::SourceError| PipelineError::Binlog {
                         position: position(),
@@ -244,15 +263,6 @@ impl Worker {
                         )
                         .map_err(binlog)?;
                     }
-                    let cx = RowContext {
-                        cfg,
-                        body,
-                        timestamp: e.header.timestamp,
-                        table: t,
-                        table_index: e.table_index,
-                        kind: e.hdr.kind,
-                        row_query: e.row_query.as_deref(),
-                    };
                     let img = Images {
                         before: &self.before,
                         before_absent: &self.before_absent,
@@ -262,8 +272,9 @@ impl Worker {
                     let last = Some(ei) == last_event && pos >= body.len();
                     let at = self
                         .scratch
-                        .render_line(&cx, &img, buf, |out| {
-                            cfg.write_commit_fields_at(out, &info, index, last)
+                        .render_line(&event_cx, &img, buf, |out| {
+                            out.extend_from_slice(prefix);
+                            cfg.write_commit_fields_after_xid(out, &info, index, last)
                         })
                         .map_err(|(column, message)| PipelineError::Decode {
                             table: format!("{}.{}", t.database, t.table),

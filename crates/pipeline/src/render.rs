@@ -113,14 +113,15 @@ impl RowScratch {
     }
 
     /// Renders the row straight into `out` (no copy through `head` and
-    /// `tail`): the routing arrays (keyed producers only), then the line
-    /// with `commit_fields` written between its two parts.
+    /// `tail`): the routing arrays (keyed producers only), then the line:
+    /// `head_and_commit_fields` writes its start (`write_head`, then the
+    /// commit fields), this the rest.
     pub fn render_line(
         &mut self,
         cx: &RowContext<'_>,
         img: &Images<'_>,
         out: &mut Vec<u8>,
-        commit_fields: impl FnOnce(&mut Vec<u8>),
+        head_and_commit_fields: impl FnOnce(&mut Vec<u8>),
     ) -> Result<LineRanges, (usize, String)> {
         let pk_at = out.len();
         let (pk_len, _) = if cx.cfg.routing {
@@ -131,8 +132,7 @@ impl RowScratch {
             (0, 0)
         };
         let line_at = out.len();
-        write_head(cx, out);
-        commit_fields(out);
+        head_and_commit_fields(out);
         write_tail(&mut self.renderer, cx, img, out)?;
         Ok(LineRanges {
             pk: pk_at..pk_at + pk_len as usize,
@@ -235,7 +235,9 @@ fn write_key_values(
 }
 
 /// The JSON before the commit fields: database, table, query, type, ts.
-fn write_head(cx: &RowContext<'_>, out: &mut Vec<u8>) {
+/// The JSON before the commit fields: the same for every row of one rows
+/// event.
+pub(crate) fn write_head(cx: &RowContext<'_>, out: &mut Vec<u8>) {
     let cfg = cx.cfg;
     out.extend_from_slice(&cx.table.head);
     if cfg.row_query {
