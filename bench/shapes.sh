@@ -7,6 +7,7 @@
 # Usage: bench/shapes.sh [ROWS]   (default 1000000; wide, json and 1-row
 #   transactions use ROWS/5). Environment:
 #   RUNS=3                 runs of each tool per shape (interleaved)
+#   OUT_DIR=/dev/shm       where the outputs go (raw's files, sluice's JSON)
 #   SHAPES="narrow mix wide json datetime txn1 txn10k update"
 #   VARIANTS="sluice=target/release/sluice"   space-separated name=binary[,option...]
 #     e.g. VARIANTS="w1=target/release/sluice,--worker_threads=1 w2=target/release/sluice,--worker_threads=2"
@@ -26,7 +27,14 @@ VARIANTS=${VARIANTS:-sluice=$ROOT/target/release/sluice}
 PORT=${SLUICE_MYSQL_PORT:-23306}
 SQL() { scripts/mariadb.sh sql "$@"; }
 TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT
+# Where the tools write: tmpfs by default, as `-v` writes to /dev/null; the
+# file producer still writes and fdatasyncs its file there, but the disk's
+# sync time (65-100 ms of a 0.4 s run on this machine's disk) is left out.
+# OUT_DIR=/tmp (a disk) measures with it.
+OUT_DIR=${OUT_DIR:-/dev/shm}
+[ -d "$OUT_DIR" ] && [ -w "$OUT_DIR" ] || OUT_DIR=$TMP
+OUT=$(mktemp -d -p "$OUT_DIR")
+trap 'rm -rf "$TMP" "$OUT"' EXIT
 RESULTS=$TMP/results.tsv
 
 scripts/mariadb.sh start >/dev/null
@@ -35,7 +43,7 @@ for v in $VARIANTS; do
   [ -x "$bin" ] || { echo "no sluice binary $bin (variant $v)" >&2; exit 2; }
 done
 BINLOG_DIR=$(dirname "$(SQL -N -e "SELECT @@log_bin_basename")")
-echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores"
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) cores; outputs in $OUT_DIR ($(stat -f -c %T "$OUT_DIR"))"
 
 mark_start() { SQL -e "FLUSH BINARY LOGS"; read -r START_FILE START_POS < <(SQL -N -e "SHOW MASTER STATUS" | awk '{print $1, $2}'); }
 mark_end() { SQL -e "FLUSH BINARY LOGS"; read -r END_FILE END_POS < <(SQL -N -e "SHOW MASTER STATUS" | awk '{print $1, $2}'); }
@@ -97,7 +105,7 @@ run() {
   out=$(python3 bench/timeit.py "$@") || { echo "$tool failed on $shape" >&2; exit 1; }
   read -r wall cpu rss <<<"$out"
   local json=0
-  [ -f "$TMP/out.json" ] && json=$(stat -c %s "$TMP/out.json")
+  [ -f "$OUT/out.json" ] && json=$(stat -c %s "$OUT/out.json")
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$shape" "$tool" "$r" "$N" "$BYTES" "$wall" "$cpu" "$rss" "$json" >>"$RESULTS"
   printf '  run %d %-10s %8.3f s %10.0f rows/s  cpu %6.3f s  rss %6.1f MB\n' "$r" "$tool" "$wall" "$(awk -v n="$N" -v t="$wall" 'BEGIN{print n/t}')" "$cpu" "$(awk -v k="$rss" 'BEGIN{print k/1024}')"
 }
@@ -106,9 +114,9 @@ for shape in $SHAPES; do
   make_shape "$shape"
   echo "== $shape: $N rows, $DESC; binlog $START_FILE $BYTES bytes"
   for r in $(seq 1 "$RUNS"); do
-    rm -f "$TMP/out.json" "$TMP"/raw-*
-    run "$shape" raw "$r" mariadb-binlog --no-defaults --read-from-remote-server --raw --host=127.0.0.1 --port="$PORT" -uroot --result-file="$TMP/raw-" "$START_FILE"
-    settle "$TMP"/raw-*
+    rm -f "$OUT/out.json" "$OUT"/raw-*
+    run "$shape" raw "$r" mariadb-binlog --no-defaults --read-from-remote-server --raw --host=127.0.0.1 --port="$PORT" -uroot --result-file="$OUT/raw-" "$START_FILE"
+    settle "$OUT"/raw-*
     run "$shape" -v "$r" sh -c "mariadb-binlog --no-defaults --read-from-remote-server -v --host=127.0.0.1 --port=$PORT -uroot $START_FILE >/dev/null"
     # Each run starts the variants at another one: no variant always comes
     # first (after -v, which writes nothing) or last.
@@ -122,13 +130,13 @@ for shape in $SHAPES; do
       for o in "${parts[@]:1}"; do
         if [ "$o" = FILE ]; then source_args=(--binlog_files="$BINLOG_DIR/$START_FILE"); else opts+=("$o"); fi
       done
-      rm -f "$TMP/out.json"
+      rm -f "$OUT/out.json"
       run "$shape" "$name" "$r" "${parts[0]}" --host=127.0.0.1 --port="$PORT" --user=sluice --password=sluice --log_level=warn \
         "${source_args[@]}" --client_id="bench-$$-$name-$r-$shape" \
-        --http_port=0 --producer=file --output_file="$TMP/out.json" "${opts[@]}"
-      lines=$(wc -l <"$TMP/out.json")
+        --http_port=0 --producer=file --output_file="$OUT/out.json" "${opts[@]}"
+      lines=$(wc -l <"$OUT/out.json")
       if [ "$lines" -ne "$N" ]; then echo "$name wrote $lines rows on $shape, expected $N" >&2; exit 1; fi
-      settle "$TMP/out.json"
+      settle "$OUT/out.json"
     done
   done
 done
