@@ -457,7 +457,10 @@ impl<S: Producer, C: SchemaSource> Processor<S, C> {
 
     /// Handles one event; the rows of a transaction are handed to the producer
     /// when its commit arrives.
-    pub fn handle(&mut self, ev: &Event) -> Result<(), PipelineError> {
+    /// A rows event kept for the workers keeps its body: it is moved out of
+    /// `ev` (left empty), not copied, so the caller is done with an event
+    /// once it is handled (its header stays).
+    pub fn handle(&mut self, ev: &mut Event) -> Result<(), PipelineError> {
         self.skip_boundary = false;
         self.handle_event(ev)?;
         if self.open.is_none() && !self.skip_boundary {
@@ -483,7 +486,7 @@ impl<S: Producer, C: SchemaSource> Processor<S, C> {
         }
     }
 
-    fn handle_event(&mut self, ev: &Event) -> Result<(), PipelineError> {
+    fn handle_event(&mut self, ev: &mut Event) -> Result<(), PipelineError> {
         let h = ev.header;
         match h.event_type {
             types::ROTATE => {
@@ -998,7 +1001,7 @@ impl<S: Producer, C: SchemaSource> Processor<S, C> {
         Ok(included)
     }
 
-    fn rows(&mut self, ev: &Event) -> Result<(), PipelineError> {
+    fn rows(&mut self, ev: &mut Event) -> Result<(), PipelineError> {
         let body = &ev.body;
         let hdr =
             RowsHeader::parse(ev.header.event_type, body).map_err(|e| self.binlog_err(ev, e))?;
@@ -1119,10 +1122,10 @@ impl<S: Producer, C: SchemaSource> Processor<S, C> {
                 None
             };
             if let Some(o) = self.open.as_mut() {
-                o.deferred_bytes += body.len();
+                o.deferred_bytes += ev.body.len();
                 o.deferred.push(DeferredRows {
                     header: ev.header,
-                    body: body.clone(),
+                    body: std::mem::take(&mut ev.body),
                     hdr,
                     table_index: table_index as u32,
                     row_query,
@@ -1922,10 +1925,11 @@ pub(crate) mod tests {
     fn emits_rows_at_commit_with_xid() {
         let producer = Collect::default();
         let mut p = processor(producer.clone());
-        p.handle(&event(types::MARIADB_GTID, 100, gtid())).unwrap();
-        p.handle(&event(types::TABLE_MAP, 200, table_map()))
+        p.handle(&mut event(types::MARIADB_GTID, 100, gtid()))
             .unwrap();
-        p.handle(&event(
+        p.handle(&mut event(types::TABLE_MAP, 200, table_map()))
+            .unwrap();
+        p.handle(&mut event(
             types::WRITE_ROWS,
             300,
             write_rows(2, 5, "é".as_bytes()),
@@ -1935,7 +1939,7 @@ pub(crate) mod tests {
             producer.0.lock().unwrap().is_empty(),
             "rows must wait for the commit"
         );
-        p.handle(&event(types::XID, 331, 99u64.to_le_bytes().to_vec()))
+        p.handle(&mut event(types::XID, 331, 99u64.to_le_bytes().to_vec()))
             .unwrap();
         let out = producer.0.lock().unwrap().clone();
         assert_eq!(
@@ -1953,27 +1957,30 @@ pub(crate) mod tests {
         let mut p = processor(producer.clone());
         // Read up to its rows, then the connection is lost: the new session
         // starts where it began (artificial ROTATE), and it comes again.
-        p.handle(&event(types::MARIADB_GTID, 100, gtid())).unwrap();
-        p.handle(&event(types::TABLE_MAP, 200, table_map()))
+        p.handle(&mut event(types::MARIADB_GTID, 100, gtid()))
             .unwrap();
-        p.handle(&event(types::WRITE_ROWS, 300, write_rows(2, 1, b"a")))
+        p.handle(&mut event(types::TABLE_MAP, 200, table_map()))
+            .unwrap();
+        p.handle(&mut event(types::WRITE_ROWS, 300, write_rows(2, 1, b"a")))
             .unwrap();
         let mut rotate = 4u64.to_le_bytes().to_vec();
         rotate.extend_from_slice(b"mysql-bin.000001");
-        p.handle(&event(types::ROTATE, 0, rotate)).unwrap();
+        p.handle(&mut event(types::ROTATE, 0, rotate)).unwrap();
         assert_eq!(p.dropped_transactions(), 0, "it is read again");
-        p.handle(&event(types::MARIADB_GTID, 100, gtid())).unwrap();
-        p.handle(&event(types::TABLE_MAP, 200, table_map()))
+        p.handle(&mut event(types::MARIADB_GTID, 100, gtid()))
             .unwrap();
-        p.handle(&event(types::WRITE_ROWS, 300, write_rows(2, 1, b"a")))
+        p.handle(&mut event(types::TABLE_MAP, 200, table_map()))
+            .unwrap();
+        p.handle(&mut event(types::WRITE_ROWS, 300, write_rows(2, 1, b"a")))
             .unwrap();
         // Its commit never comes: the binlog goes on with another one.
-        p.handle(&event(types::MARIADB_GTID, 400, gtid())).unwrap();
-        p.handle(&event(types::TABLE_MAP, 500, table_map()))
+        p.handle(&mut event(types::MARIADB_GTID, 400, gtid()))
             .unwrap();
-        p.handle(&event(types::WRITE_ROWS, 600, write_rows(2, 2, b"b")))
+        p.handle(&mut event(types::TABLE_MAP, 500, table_map()))
             .unwrap();
-        p.handle(&event(types::XID, 631, 7u64.to_le_bytes().to_vec()))
+        p.handle(&mut event(types::WRITE_ROWS, 600, write_rows(2, 2, b"b")))
+            .unwrap();
+        p.handle(&mut event(types::XID, 631, 7u64.to_le_bytes().to_vec()))
             .unwrap();
         assert_eq!(p.dropped_transactions(), 1);
         let out = producer.0.lock().unwrap().clone();
@@ -1985,22 +1992,24 @@ pub(crate) mod tests {
     fn own_state_database_is_neither_output_nor_checkpointed() {
         let producer = Collect::default();
         let mut p = processor(producer.clone());
-        p.handle(&event(types::MARIADB_GTID, 100, gtid())).unwrap();
-        p.handle(&event(types::TABLE_MAP, 200, table_map_in(b"maxwell")))
+        p.handle(&mut event(types::MARIADB_GTID, 100, gtid()))
             .unwrap();
-        p.handle(&event(types::WRITE_ROWS, 300, write_rows(2, 5, b"x")))
+        p.handle(&mut event(types::TABLE_MAP, 200, table_map_in(b"maxwell")))
             .unwrap();
-        p.handle(&event(types::XID, 331, 99u64.to_le_bytes().to_vec()))
+        p.handle(&mut event(types::WRITE_ROWS, 300, write_rows(2, 5, b"x")))
+            .unwrap();
+        p.handle(&mut event(types::XID, 331, 99u64.to_le_bytes().to_vec()))
             .unwrap();
         assert!(producer.0.lock().unwrap().is_empty());
         assert_eq!(p.checkpoint(), &BinlogPosition::new("mysql-bin.000001", 4));
         // A user transaction afterwards moves the checkpoint past both.
-        p.handle(&event(types::MARIADB_GTID, 400, gtid())).unwrap();
-        p.handle(&event(types::TABLE_MAP, 500, table_map()))
+        p.handle(&mut event(types::MARIADB_GTID, 400, gtid()))
             .unwrap();
-        p.handle(&event(types::WRITE_ROWS, 600, write_rows(2, 6, b"y")))
+        p.handle(&mut event(types::TABLE_MAP, 500, table_map()))
             .unwrap();
-        p.handle(&event(types::XID, 631, 100u64.to_le_bytes().to_vec()))
+        p.handle(&mut event(types::WRITE_ROWS, 600, write_rows(2, 6, b"y")))
+            .unwrap();
+        p.handle(&mut event(types::XID, 631, 100u64.to_le_bytes().to_vec()))
             .unwrap();
         assert_eq!(producer.0.lock().unwrap().len(), 1);
         assert_eq!(p.checkpoint().offset, 631);
@@ -2009,13 +2018,14 @@ pub(crate) mod tests {
     #[test]
     fn undecodable_value_names_table_column_and_position() {
         let mut p = processor(Collect::default());
-        p.handle(&event(types::MARIADB_GTID, 100, gtid())).unwrap();
-        p.handle(&event(types::TABLE_MAP, 200, table_map()))
+        p.handle(&mut event(types::MARIADB_GTID, 100, gtid()))
+            .unwrap();
+        p.handle(&mut event(types::TABLE_MAP, 200, table_map()))
             .unwrap();
         let rows = write_rows(2, 5, &[0xC3, 0x28]);
         let size = 19 + rows.len() as u32;
         let err = p
-            .handle(&event(types::WRITE_ROWS, 200 + size, rows))
+            .handle(&mut event(types::WRITE_ROWS, 200 + size, rows))
             .unwrap_err()
             .to_string();
         assert!(
@@ -2029,10 +2039,10 @@ pub(crate) mod tests {
     #[test]
     fn column_count_drift_stops_instead_of_misaligning() {
         let mut p = processor(Collect::default());
-        p.handle(&event(types::TABLE_MAP, 200, table_map()))
+        p.handle(&mut event(types::TABLE_MAP, 200, table_map()))
             .unwrap();
         let err = p
-            .handle(&event(types::WRITE_ROWS, 300, write_rows(3, 5, b"x")))
+            .handle(&mut event(types::WRITE_ROWS, 300, write_rows(3, 5, b"x")))
             .unwrap_err();
         assert!(matches!(err, PipelineError::Drift { .. }), "{err}");
         assert!(err.to_string().contains("db1.t1"), "{err}");
@@ -2042,7 +2052,7 @@ pub(crate) mod tests {
     fn rows_without_table_map_are_a_definite_error() {
         let mut p = processor(Collect::default());
         let err = p
-            .handle(&event(types::WRITE_ROWS, 300, write_rows(2, 5, b"x")))
+            .handle(&mut event(types::WRITE_ROWS, 300, write_rows(2, 5, b"x")))
             .unwrap_err()
             .to_string();
         assert!(err.contains("without a preceding TABLE_MAP"), "{err}");
@@ -2116,14 +2126,18 @@ pub(crate) mod tests {
         table: &[u8],
         rows: &[(u32, &[u8])],
     ) -> Result<(), PipelineError> {
-        p.handle(&event(types::MARIADB_GTID, at, gtid()))?;
-        p.handle(&event(
+        p.handle(&mut event(types::MARIADB_GTID, at, gtid()))?;
+        p.handle(&mut event(
             types::TABLE_MAP,
             at + 100,
             table_map_for(db, table, true),
         ))?;
-        p.handle(&event(types::WRITE_ROWS, at + 200, write_many(rows)))?;
-        p.handle(&event(types::XID, at + 231, 7u64.to_le_bytes().to_vec()))
+        p.handle(&mut event(types::WRITE_ROWS, at + 200, write_many(rows)))?;
+        p.handle(&mut event(
+            types::XID,
+            at + 231,
+            7u64.to_le_bytes().to_vec(),
+        ))
     }
 
     fn ddl(
@@ -2132,7 +2146,7 @@ pub(crate) mod tests {
         db: &str,
         sql: &str,
     ) -> Result<(), PipelineError> {
-        p.handle(&event(types::QUERY, at, query_body(db, sql)))
+        p.handle(&mut event(types::QUERY, at, query_body(db, sql)))
     }
 
     fn emitted(sink: &Collect) -> Vec<String> {
@@ -2184,23 +2198,28 @@ pub(crate) mod tests {
                 let refs: Vec<(u32, &[u8])> = rows.iter().map(|(a, b)| (*a, &b[..])).collect();
                 if i % 50 == 7 {
                     // Several rows events in one transaction.
-                    p.handle(&event(types::MARIADB_GTID, at, gtid())).unwrap();
-                    p.handle(&event(
+                    p.handle(&mut event(types::MARIADB_GTID, at, gtid()))
+                        .unwrap();
+                    p.handle(&mut event(
                         types::TABLE_MAP,
                         at + 100,
                         table_map_for(db, b"t1", true),
                     ))
                     .unwrap();
                     for (k, r) in refs.chunks(3).enumerate() {
-                        p.handle(&event(
+                        p.handle(&mut event(
                             types::WRITE_ROWS,
                             at + 200 + k as u32,
                             write_many(r),
                         ))
                         .unwrap();
                     }
-                    p.handle(&event(types::XID, at + 231, 7u64.to_le_bytes().to_vec()))
-                        .unwrap();
+                    p.handle(&mut event(
+                        types::XID,
+                        at + 231,
+                        7u64.to_le_bytes().to_vec(),
+                    ))
+                    .unwrap();
                 } else {
                     insert(&mut p, at, db, b"t1", &refs).unwrap();
                 }
@@ -2213,19 +2232,24 @@ pub(crate) mod tests {
                     // About 5 MB of rows events: rendered on this thread.
                     let big: Vec<(u32, &[u8])> = (0..60).map(|k| (k, &[b'x'; 120][..])).collect();
                     let body = write_many(&big);
-                    p.handle(&event(types::MARIADB_GTID, at, gtid())).unwrap();
-                    p.handle(&event(
+                    p.handle(&mut event(types::MARIADB_GTID, at, gtid()))
+                        .unwrap();
+                    p.handle(&mut event(
                         types::TABLE_MAP,
                         at + 100,
                         table_map_for(b"db1", b"t1", true),
                     ))
                     .unwrap();
                     for k in 0..700 {
-                        p.handle(&event(types::WRITE_ROWS, at + 200 + k, body.clone()))
+                        p.handle(&mut event(types::WRITE_ROWS, at + 200 + k, body.clone()))
                             .unwrap();
                     }
-                    p.handle(&event(types::XID, at + 931, 8u64.to_le_bytes().to_vec()))
-                        .unwrap();
+                    p.handle(&mut event(
+                        types::XID,
+                        at + 931,
+                        8u64.to_le_bytes().to_vec(),
+                    ))
+                    .unwrap();
                     at += 1000;
                 }
                 seen.push((p.checkpoint().offset, sink.0.lock().unwrap().len()));
@@ -2308,17 +2332,18 @@ pub(crate) mod tests {
         let bare = || event(types::TABLE_MAP, 200, table_map_for(b"gone", b"t1", false));
         let mut p = processor(Collect::default());
         assert!(matches!(
-            p.handle(&bare()),
+            p.handle(&mut bare()),
             Err(PipelineError::Drift { .. })
         ));
 
         let sink = Collect::default();
         let mut p = filtered(sink.clone(), "exclude: gone.*");
-        p.handle(&event(types::MARIADB_GTID, 100, gtid())).unwrap();
-        p.handle(&bare()).unwrap();
-        p.handle(&event(types::WRITE_ROWS, 300, write_many(&[(1, b"x")])))
+        p.handle(&mut event(types::MARIADB_GTID, 100, gtid()))
             .unwrap();
-        p.handle(&event(types::XID, 331, 7u64.to_le_bytes().to_vec()))
+        p.handle(&mut bare()).unwrap();
+        p.handle(&mut event(types::WRITE_ROWS, 300, write_many(&[(1, b"x")])))
+            .unwrap();
+        p.handle(&mut event(types::XID, 331, 7u64.to_le_bytes().to_vec()))
             .unwrap();
         assert!(emitted(&sink).is_empty());
         assert_eq!(p.rows_filtered(), 1);
@@ -2597,7 +2622,7 @@ pub(crate) mod tests {
                 (types::XID, 5u64.to_le_bytes().to_vec()),
             ] {
                 pos += 100;
-                p.handle(&event(t, pos, body)).unwrap();
+                p.handle(&mut event(t, pos, body)).unwrap();
             }
         };
         txn(&mut p, watermark_map(), watermark_row(7, 10, b"low"));

@@ -580,7 +580,7 @@ fn mysql_gtid_set_seeded_at_a_mid_file_start() {
             );
         }
         for e in &events {
-            p.handle(e).unwrap();
+            p.handle(&mut e.clone()).unwrap();
         }
         let want = if seeded {
             format!("{u}:1-14919")

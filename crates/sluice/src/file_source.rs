@@ -142,7 +142,7 @@ pub fn run(
     for ev in files {
         let handled = ev
             .map_err(Error::definite)
-            .and_then(|ev| processor.handle(&ev).map_err(Error::from));
+            .and_then(|mut ev| processor.handle(&mut ev).map_err(Error::from));
         if let Err(e) = handled {
             // What came before the event that cannot be read is delivered.
             let mut delivering = Delivering::new(&mut processor, telemetry);

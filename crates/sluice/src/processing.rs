@@ -121,8 +121,8 @@ impl Processing {
             if self.checkpointer.due() {
                 self.checkpoint(false)?;
             }
-            for ev in &batch {
-                if let Err(e) = self.processor.handle(ev) {
+            for mut ev in batch {
+                if let Err(e) = self.processor.handle(&mut ev) {
                     let failed = Error::from(e);
                     // Deliver and record what came before the event that
                     // cannot be handled: a restart resumes at it.

@@ -77,7 +77,7 @@ impl<S: Producer, C: SchemaSource> Processor<S, C> {
                 ));
             }
             e.header.event_size = ev.header.event_size;
-            self.handle_event(&e)?;
+            self.handle_event(&mut e)?;
         }
         Ok(())
     }
@@ -95,13 +95,14 @@ impl<S: Producer, C: SchemaSource> Processor<S, C> {
                 ),
             });
         };
-        let full = partial_rows::to_full_update(ev, &table.map).map_err(|e| match e.column {
-            Some(i) => self.decode_err(ev, &table, i, e.message),
-            None => PipelineError::Definite {
-                position: self.event_position(ev),
-                message: format!("{}.{}: {}", table.database, table.table, e.message),
-            },
-        })?;
-        self.rows(&full)
+        let mut full =
+            partial_rows::to_full_update(ev, &table.map).map_err(|e| match e.column {
+                Some(i) => self.decode_err(ev, &table, i, e.message),
+                None => PipelineError::Definite {
+                    position: self.event_position(ev),
+                    message: format!("{}.{}: {}", table.database, table.table, e.message),
+                },
+            })?;
+        self.rows(&mut full)
     }
 }

@@ -102,7 +102,7 @@ where
     let mut error = None;
     let mut n = 0;
     for ev in events {
-        let res = ev.and_then(|e| p.handle(&e).map_err(|e: PipelineError| e.to_string()));
+        let res = ev.and_then(|mut e| p.handle(&mut e).map_err(|e: PipelineError| e.to_string()));
         if let Err(e) = res {
             error = Some(e);
             break;

@@ -88,7 +88,7 @@ fn direct(file: &str, schema: &str) -> (Vec<String>, Option<String>) {
     for ev in first.into_iter().chain(f) {
         let r = ev
             .map_err(|e| e.to_string())
-            .and_then(|ev| p.handle(&ev).map_err(|e| e.to_string()));
+            .and_then(|mut ev| p.handle(&mut ev).map_err(|e| e.to_string()));
         if let Err(e) = r {
             error = Some(e);
             break;
