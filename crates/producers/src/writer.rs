@@ -102,8 +102,10 @@ impl BackgroundWriter {
 
     fn hand_over(&mut self) -> std::io::Result<()> {
         // Take back a finished buffer when one is ready (errors surface here).
+        // A block the pipeline handed over can be megabytes: it is not kept
+        // as the line buffer for good.
         let next = match self.take_returned()? {
-            Some(b) if b.capacity() >= BUF_BYTES => b,
+            Some(b) if (BUF_BYTES..=4 * BUF_BYTES).contains(&b.capacity()) => b,
             _ => Vec::with_capacity(BUF_BYTES),
         };
         let full = std::mem::replace(&mut self.buf, next);
