@@ -238,14 +238,20 @@ impl OutputConfig {
             }
         }
         if self.schema_id {
-            out.extend_from_slice(naming.field(b",\"schema_id\":", b",\"schemaId\":"));
-            match c.schema_id {
-                Some(id) => json::write_int(out, id),
-                None => out.extend_from_slice(b"null"),
-            }
+            self.write_schema_id(out, c.schema_id);
         }
         if self.push_timestamp {
             self.write_push_timestamp(out);
+        }
+    }
+
+    /// `,"schema_id":N` (`null`: none known), named as
+    /// `output_naming_strategy` says.
+    pub(crate) fn write_schema_id(&self, out: &mut Vec<u8>, id: Option<u64>) {
+        out.extend_from_slice(self.naming.field(b",\"schema_id\":", b",\"schemaId\":"));
+        match id {
+            Some(id) => json::write_int(out, id),
+            None => out.extend_from_slice(b"null"),
         }
     }
 

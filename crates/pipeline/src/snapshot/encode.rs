@@ -184,11 +184,7 @@ impl LineWriter {
         l.extend_from_slice(b"\",\"ts\":");
         json::write_int(l, self.ts);
         if let Some(id) = schema_id {
-            l.extend_from_slice(cfg.naming.field(b",\"schema_id\":", b",\"schemaId\":"));
-            match id {
-                Some(id) => json::write_int(l, id),
-                None => l.extend_from_slice(b"null"),
-            }
+            cfg.write_schema_id(l, id);
         }
         if cfg.push_timestamp {
             cfg.write_push_timestamp(l);
