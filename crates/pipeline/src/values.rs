@@ -424,22 +424,25 @@ const DIGIT_PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
 6061626364656667686970717273747576777879\
 8081828384858687888990919293949596979899";
 
-/// Writes the last two decimal digits of `v` at `b[at..at + 2]`.
-fn put_pair(b: &mut [u8; 28], at: usize, v: u64) {
+/// The last two decimal digits of `v`.
+fn digit_pair(v: u64) -> [u8; 2] {
     let i = (v % 100) as usize * 2;
-    b[at] = DIGIT_PAIRS[i];
-    b[at + 1] = DIGIT_PAIRS[i + 1];
+    [DIGIT_PAIRS[i], DIGIT_PAIRS[i + 1]]
 }
 
+/// Writes the last two decimal digits of `v` at `b[at..at + 2]`.
+fn put_pair(b: &mut [u8; 28], at: usize, v: u64) {
+    b[at..at + 2].copy_from_slice(&digit_pair(v));
+}
+
+/// Appends the last two decimal digits of `v`.
 fn pad2(out: &mut Vec<u8>, v: u64) {
-    out.push(b'0' + ((v / 10) % 10) as u8);
-    out.push(b'0' + (v % 10) as u8);
+    out.extend_from_slice(&digit_pair(v));
 }
 
 fn date(out: &mut Vec<u8>, y: u64, m: u64, d: u64) {
-    out.push(b'0' + ((y / 1000) % 10) as u8);
-    out.push(b'0' + ((y / 100) % 10) as u8);
-    pad2(out, y % 100);
+    pad2(out, y / 100);
+    pad2(out, y);
     out.push(b'-');
     pad2(out, m);
     out.push(b'-');
