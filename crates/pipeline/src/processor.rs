@@ -297,7 +297,7 @@ impl<S: Producer, C: SchemaSource> Processor<S, C> {
         if block && !par.has_in_flight() {
             par.dispatch()?;
         }
-        let Some((r, boundary)) = par.next(block)? else {
+        let Some((mut r, boundary)) = par.next(block)? else {
             return Ok(false);
         };
         if boundary.is_some() {
@@ -306,9 +306,27 @@ impl<S: Producer, C: SchemaSource> Processor<S, C> {
         if par.idle() {
             par.handed = None;
         }
-        if par.line_blocks {
-            return self.deliver_block(r);
+        let (sent, result) = if par.line_blocks {
+            self.send_block(&mut r)
+        } else {
+            self.send_rows(&r)
+        };
+        self.rows_emitted += sent;
+        if let Some(par) = self.parallel.as_mut() {
+            match result {
+                Ok(()) => par.recycle(r),
+                Err(e) => {
+                    par.clear();
+                    return Err(e.into());
+                }
+            }
         }
+        Ok(true)
+    }
+
+    /// Sends a job's rows one message each, with their routing data;
+    /// returns how many went before an error.
+    fn send_rows(&mut self, r: &Rendered) -> (u64, Result<(), ProducerError>) {
         let mut sent = 0u64;
         for row in &r.rows {
             let (Some(txn), pk, pv) = (
@@ -334,39 +352,23 @@ impl<S: Producer, C: SchemaSource> Processor<S, C> {
                 xid: txn.xid,
             });
             if let Err(e) = res {
-                self.rows_emitted += sent;
-                if let Some(par) = self.parallel.as_mut() {
-                    par.clear();
-                }
-                return Err(e.into());
+                return (sent, Err(e));
             }
             sent += 1;
         }
-        self.rows_emitted += sent;
-        if let Some(par) = self.parallel.as_mut() {
-            par.recycle(r);
-        }
-        Ok(true)
+        (sent, Ok(()))
     }
 
     /// Hands a job rendered as a block of lines to the producer whole, and
     /// keeps the empty buffer it gives back for a next job.
-    fn deliver_block(&mut self, mut r: Rendered) -> Result<bool, PipelineError> {
-        let rows = r.rows.len() as u64;
+    fn send_block(&mut self, r: &mut Rendered) -> (u64, Result<(), ProducerError>) {
         match self.producer.send_lines(std::mem::take(&mut r.buf)) {
-            Ok(spare) => r.buf = spare,
-            Err(e) => {
-                if let Some(par) = self.parallel.as_mut() {
-                    par.clear();
-                }
-                return Err(e.into());
+            Ok(spare) => {
+                r.buf = spare;
+                (r.rows.len() as u64, Ok(()))
             }
+            Err(e) => (0, Err(e)),
         }
-        self.rows_emitted += rows;
-        if let Some(par) = self.parallel.as_mut() {
-            par.recycle(r);
-        }
-        Ok(true)
     }
 
     /// Takes part in snapshots: watermarks written with `session` are acted
